@@ -1,0 +1,254 @@
+"""Settings for the RunPod job dashboard.
+
+Everything comes from environment variables with safe defaults (see `.env.example`): DEBUG is off unless set,
+SQLite unless DATABASE_URL, Redis at REDIS_URL. Any variable can also be read from a file named by VAR_FILE, so
+secrets can come from Docker or Kubernetes secret mounts.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name, default=""):
+    """Return VAR, or the contents of the file named by VAR_FILE, or the default."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return Path(path).read_text().strip()
+    return os.environ.get(name, default)
+
+
+def envbool(name, default):
+    return env(name, "yes" if default else "no").strip().lower() in ("1", "yes", "true", "on")
+
+
+def envint(name, default):
+    return int(env(name, str(default)))
+
+
+def envfloat(name, default):
+    return float(env(name, str(default)))
+
+
+def _local_secret_key():
+    """A random key kept in var/secret_key, so a single-machine install is never left on a known key.
+
+    Several machines sharing one database must all set the same SECRET_KEY (it also derives the key that
+    encrypts API keys at rest unless FIELD_ENCRYPTION_KEY is set).
+    """
+    path = BASE_DIR / "var" / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+DEBUG = envbool("DEBUG", False)
+SECRET_KEY = env("SECRET_KEY") or _local_secret_key()
+
+ALLOWED_HOSTS = [h for h in env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in env("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+SITE_NAME = env("SITE_NAME", "RunPod job dashboard")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "template_partials.apps.SimpleAppConfig",
+    "django_celery_beat",
+    "jobs",
+    "simulator",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+WSGI_APPLICATION = "dashboard.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "dashboard.context_processors.site",
+            ],
+            # Partials as a builtin: no {% load %} needed, and Django 6's built-in partials replace it by deletion.
+            "builtins": ["template_partials.templatetags.partials"],
+            "loaders": [
+                (
+                    "template_partials.loader.Loader",
+                    [
+                        (
+                            "django.template.loaders.cached.Loader",
+                            [
+                                "django.template.loaders.filesystem.Loader",
+                                "django.template.loaders.app_directories.Loader",
+                            ],
+                        )
+                    ],
+                )
+            ],
+        },
+    }
+]
+
+# Databases: SQLite in var/ unless DATABASE_URL. DJANGO_DB_NAME overrides the name so a Celery worker started by
+# the tests can share the test database.
+(BASE_DIR / "var").mkdir(exist_ok=True)
+DATABASES = {
+    "default": dj_database_url.parse(
+        env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
+        conn_max_age=envint("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE transactions and a busy timeout let the web process, worker and beat share one SQLite file.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["TEST"] = {"NAME": env("SQLITE_TEST_NAME", str(BASE_DIR / "var" / "test.sqlite3"))}
+elif env("DATABASE_TEST_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": env("DATABASE_TEST_NAME")}
+if env("DJANGO_DB_NAME"):
+    DATABASES["default"]["NAME"] = env("DJANGO_DB_NAME")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "overview"
+LOGOUT_REDIRECT_URL = "login"
+# Failed logins allowed per username and per client address in LOGIN_RATE_WINDOW seconds.
+LOGIN_RATE_LIMIT = envint("LOGIN_RATE_LIMIT", 5)
+LOGIN_RATE_WINDOW = envint("LOGIN_RATE_WINDOW", 300)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Production hardening; behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER via SECURE_PROXY=1.
+SECURE_COOKIES = envbool("SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+SESSION_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if envbool("SECURE_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("CACHE_URL", env("REDIS_URL", "redis://127.0.0.1:6379/0")),
+        "KEY_PREFIX": env("CACHE_KEY_PREFIX", "rpdash"),
+    }
+    if envbool("USE_REDIS_CACHE", bool(env("REDIS_URL")))
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
+# Celery: JSON only, late acks so a killed worker's task is redelivered, and hard limits so nothing hangs.
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 120)
+CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 150)
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "dashboard")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redelivery of an unacked task after a lost worker; must exceed the longest task.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 300)}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The beat schedule; django-celery-beat copies it into the database, where the admin can change the intervals.
+CELERY_BEAT_SCHEDULE = {
+    # Jobs and streams: due jobs only, nearest to losing their result first; each run is short and locked.
+    "poll-due-jobs": {"task": "jobs.tasks.poll_tick", "schedule": envfloat("POLL_TICK_SECONDS", 2.0)},
+    # /health for every enabled endpoint: the workers and queue time series.
+    "snapshot-health": {"task": "jobs.tasks.health_tick", "schedule": envfloat("HEALTH_TICK_SECONDS", 10.0)},
+    # Our own retention; a no-op unless JOB_RETENTION_DAYS / SNAPSHOT_RETENTION_DAYS are set.
+    "prune-history": {"task": "jobs.tasks.prune_tick", "schedule": 3600.0},
+}
+
+# RunPod and polling.
+RUNPOD_BASE_URL = env("RUNPOD_BASE_URL", "https://api.runpod.ai/v2")
+# Key used to encrypt endpoint API keys at rest; defaults to one derived from SECRET_KEY.
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", "")
+POLL_BATCH_SIZE = envint("POLL_BATCH_SIZE", 500)
+POLL_CONCURRENCY = envint("POLL_CONCURRENCY", 64)
+# How long one poll task keeps claiming batches for an endpoint before yielding to the next tick.
+POLL_TASK_BUDGET_SECONDS = envfloat("POLL_TASK_BUDGET_SECONDS", 8.0)
+# A claimed job is someone else's to poll until this lease runs out; a killed worker's jobs come back after it.
+POLL_LEASE_SECONDS = envint("POLL_LEASE_SECONDS", 20)
+# Share of the documented rate limits the poller lets itself use, leaving room for actions and other tools.
+RATE_LIMIT_SHARE = envfloat("RATE_LIMIT_SHARE", 0.9)
+RUNPOD_TIMEOUT_SECONDS = envfloat("RUNPOD_TIMEOUT_SECONDS", 15.0)
+RUNSYNC_WAIT_MS = envint("RUNSYNC_WAIT_MS", 90_000)
+STREAM_WAIT_MS = envint("STREAM_WAIT_MS", 1_000)
+# Our own retention: 0 keeps everything.
+JOB_RETENTION_DAYS = envint("JOB_RETENTION_DAYS", 0)
+SNAPSHOT_RETENTION_DAYS = envint("SNAPSHOT_RETENTION_DAYS", 0)
+
+# Demo mode (make run): a demo endpoint on the local simulator and a trickle of demo jobs.
+DEMO_MODE = envbool("DEMO_MODE", False)
+SIMULATOR_URL = env("SIMULATOR_URL", "http://127.0.0.1:8765/v2")
+
+LOG_LEVEL = env("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}

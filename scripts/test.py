@@ -1,0 +1,73 @@
+"""`make test`: make sure a Redis answers (a private one if need be), then run the whole pytest suite.
+
+Uses REDIS_URL and DATABASE_URL when set; otherwise Redis at 127.0.0.1:6379 and SQLite.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def redis_answers(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_private_redis() -> tuple[subprocess.Popen, str]:
+    server = shutil.which("redis-server")
+    if not server:
+        sys.exit("No Redis answers at REDIS_URL and redis-server is not installed: install Redis or set REDIS_URL.")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="rpdash-redis-")
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not redis_answers(url):
+        if time.monotonic() > deadline:
+            proc.kill()
+            sys.exit("The private redis-server did not start.")
+        time.sleep(0.1)
+    print(f"No Redis answered; started a private redis-server on port {port}.")
+    return proc, url
+
+
+def main() -> int:
+    env = dict(os.environ)
+    redis_url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    private = None
+    if not redis_answers(redis_url):
+        private, redis_url = start_private_redis()
+    env["REDIS_URL"] = redis_url
+    print(f"Tests use Redis at {redis_url} and database {env.get('DATABASE_URL', 'SQLite (var/test.sqlite3)')}.")
+    try:
+        return subprocess.call([sys.executable, "-m", "pytest", *sys.argv[1:]], cwd=ROOT, env=env)
+    finally:
+        if private:
+            private.terminate()
+            private.wait(10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
