@@ -213,9 +213,18 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The beat schedule; django-celery-beat copies it into the database, where the admin can change the intervals.
 CELERY_BEAT_SCHEDULE = {
     # Jobs and streams: due jobs only, nearest to losing their result first; each run is short and locked.
-    "poll-due-jobs": {"task": "jobs.tasks.poll_tick", "schedule": envfloat("POLL_TICK_SECONDS", 2.0)},
+    # A tick that waited longer than its period in the queue is dropped: the next one does the same work.
+    "poll-due-jobs": {
+        "task": "jobs.tasks.poll_tick",
+        "schedule": envfloat("POLL_TICK_SECONDS", 2.0),
+        "options": {"expires": 10},
+    },
     # /health for every enabled endpoint: the workers and queue time series.
-    "snapshot-health": {"task": "jobs.tasks.health_tick", "schedule": envfloat("HEALTH_TICK_SECONDS", 10.0)},
+    "snapshot-health": {
+        "task": "jobs.tasks.health_tick",
+        "schedule": envfloat("HEALTH_TICK_SECONDS", 10.0),
+        "options": {"expires": 20},
+    },
     # Our own retention; a no-op unless JOB_RETENTION_DAYS / SNAPSHOT_RETENTION_DAYS are set.
     "prune-history": {"task": "jobs.tasks.prune_tick", "schedule": 3600.0},
 }
@@ -226,6 +235,8 @@ RUNPOD_BASE_URL = env("RUNPOD_BASE_URL", "https://api.runpod.ai/v2")
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", "")
 POLL_BATCH_SIZE = envint("POLL_BATCH_SIZE", 500)
 POLL_CONCURRENCY = envint("POLL_CONCURRENCY", 64)
+# Endpoints one poll task holds at once; overlapping ticks (and other workers) take the rest.
+POLL_ENDPOINTS_PER_ROUND = envint("POLL_ENDPOINTS_PER_ROUND", 10)
 # How long one poll task keeps claiming batches for an endpoint before yielding to the next tick.
 POLL_TASK_BUDGET_SECONDS = envfloat("POLL_TASK_BUDGET_SECONDS", 8.0)
 # A claimed job is someone else's to poll until this lease runs out; a killed worker's jobs come back after it.

@@ -70,6 +70,15 @@ class Endpoint(models.Model):
     last_health_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # Set when RunPod answers 404 for the endpoint itself (a wrong id), so jobs are not marked expired for it.
+    not_found_at = models.DateTimeField(null=True, blank=True)
+
+    # Coordination between pollers, kept in the database so it needs nothing but the database: one poller holds
+    # an endpoint at a time (a lease that runs out if its worker dies), and the status calls it made recently
+    # (per-second counts) so every worker stays inside the endpoint's limit.
+    poll_lock_until = models.DateTimeField(null=True, blank=True)
+    poll_lock_token = models.CharField(max_length=40, blank=True)
+    status_calls = models.JSONField(default=dict, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -161,9 +170,7 @@ class Job(models.Model):
             models.Index(fields=["endpoint", "status", "-created_at", "-id"], name="job_list_endpoint_status"),
             models.Index(fields=["submitted_by", "-created_at", "-id"], name="job_list_user"),
             models.Index(fields=["runpod_id"], name="job_runpod_id"),
-            models.Index(
-                fields=["endpoint", "next_poll_at"], condition=Q(next_poll_at__isnull=False), name="job_due"
-            ),
+            models.Index(fields=["endpoint", "next_poll_at"], condition=Q(next_poll_at__isnull=False), name="job_due"),
             models.Index(fields=["endpoint", "finished_at"], name="job_finished"),
         ]
 
@@ -204,6 +211,9 @@ class StatusTransition(models.Model):
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["job", "at"], name="transition_job")]
 
+    def __str__(self):
+        return f"{self.from_status or '-'} -> {self.to_status}"
+
 
 class StreamChunk(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chunks")
@@ -214,6 +224,9 @@ class StreamChunk(models.Model):
     class Meta:
         ordering = ["job", "seq"]
         constraints = [models.UniqueConstraint(fields=["job", "seq"], name="chunk_unique_seq")]
+
+    def __str__(self):
+        return f"chunk {self.seq} of job {self.job_id}"
 
 
 class HealthSnapshot(models.Model):
@@ -237,6 +250,9 @@ class HealthSnapshot(models.Model):
     class Meta:
         ordering = ["endpoint", "taken_at"]
         indexes = [models.Index(fields=["endpoint", "-taken_at"], name="health_endpoint_time")]
+
+    def __str__(self):
+        return f"health of {self.endpoint_id} at {self.taken_at:%Y-%m-%d %H:%M:%S}"
 
     @property
     def workers_total(self) -> int:
@@ -273,3 +289,6 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         verbose_name_plural = "audit entries"
+
+    def __str__(self):
+        return f"{self.username or 'system'} {self.action} ({self.outcome})"

@@ -1,0 +1,317 @@
+"""What people do to jobs and endpoints: submit, track, cancel, retry, run again, purge. Each is audited."""
+
+import json
+import logging
+from datetime import timedelta
+from urllib.parse import urlparse
+
+from django.db import transaction
+from django.utils import timezone
+
+from jobs import runpod
+from jobs.models import AuditEntry, Endpoint, Job, JobStatus
+
+from .clients import client_for
+from .state import job_set_status
+
+logger = logging.getLogger(__name__)
+
+POLICY_LIMITS_MS = {
+    # name: (smallest, largest), from runpod-api.md (Request options).
+    "executionTimeout": (5_000, 7 * 24 * 3600 * 1000),
+    "ttl": (10_000, 7 * 24 * 3600 * 1000),
+}
+S3_KEYS = {"accessId", "accessSecret", "bucketName", "endpointUrl"}
+
+
+class ActionError(Exception):
+    """An action that could not be done; str() is the message for the person who asked."""
+
+    def __init__(self, message, *, audit=None):
+        super().__init__(message)
+        self.audit = audit
+
+
+class InputError(ActionError):
+    """The request itself is wrong: nothing was stored or sent."""
+
+
+def audit_record(
+    *, action, user=None, endpoint=None, job=None, outcome="ok", message="", detail=None, remote_addr=None
+) -> AuditEntry:
+    return AuditEntry.objects.create(
+        action=action,
+        user=user if user is not None and user.is_authenticated else None,
+        username=user.get_username() if user is not None and user.is_authenticated else "",
+        endpoint=endpoint or (job.endpoint if job else None),
+        job=job,
+        outcome=outcome,
+        message=message[:2000],
+        detail=detail,
+        remote_addr=remote_addr,
+    )
+
+
+def _validate_policy(policy):
+    if policy in (None, {}):
+        return None
+    if not isinstance(policy, dict):
+        raise InputError("Policy must be a JSON object.")
+    unknown = set(policy) - {"executionTimeout", "ttl", "lowPriority"}
+    if unknown:
+        raise InputError(f"Unknown policy field(s): {', '.join(sorted(unknown))}.")
+    for name, (low, high) in POLICY_LIMITS_MS.items():
+        value = policy.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InputError(f"policy.{name} must be a whole number of milliseconds from {low:,} to {high:,}.")
+    if "lowPriority" in policy and not isinstance(policy["lowPriority"], bool):
+        raise InputError("policy.lowPriority must be true or false.")
+    return policy
+
+
+def validate_webhook(url: str) -> str:
+    url = (url or "").strip()
+    if not url:
+        return ""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InputError("The webhook must be an http:// or https:// URL.")
+    return url
+
+
+def _validate_s3(s3_config):
+    if not s3_config:
+        return None
+    if not isinstance(s3_config, dict) or not set(s3_config) >= S3_KEYS:
+        raise InputError(f"s3Config needs {', '.join(sorted(S3_KEYS))}.")
+    return s3_config
+
+
+def submission_body(*, input, webhook="", policy=None, s3_config=None) -> dict:
+    """The /run body exactly as it will be sent, so its size can be checked before anything is stored."""
+    body = {"input": input}
+    if webhook:
+        body["webhook"] = webhook
+    if policy:
+        body["policy"] = policy
+    if s3_config:
+        body["s3Config"] = s3_config
+    return body
+
+
+def check_submission(*, input, mode="run", webhook="", policy=None, s3_config=None) -> dict:
+    """Validate a submission; raise InputError with a message fit for the form. Returns the cleaned parts."""
+    if mode not in Job.Mode.values:
+        raise InputError("Mode must be run or runsync.")
+    if not isinstance(input, dict):
+        raise InputError('The input must be a JSON object, like {"prompt": "..."}.')
+    cleaned = {
+        "input": input,
+        "webhook": validate_webhook(webhook),
+        "policy": _validate_policy(policy),
+        "s3_config": _validate_s3(s3_config),
+    }
+    limit = runpod.RUNSYNC_MAX_BYTES if mode == Job.Mode.RUNSYNC else runpod.RUN_MAX_BYTES
+    try:
+        size = runpod.payload_size(submission_body(**cleaned))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"The input cannot be sent as JSON: {exc}") from exc
+    if size > limit:
+        raise InputError(
+            f"The request is {size / 1_048_576:.1f} MB; RunPod accepts at most {limit // 1_048_576} MB for /{mode}."
+        )
+    return cleaned
+
+
+def job_submit(
+    *,
+    endpoint,
+    input,
+    mode="run",
+    streaming=False,
+    webhook="",
+    policy=None,
+    s3_config=None,
+    user=None,
+    remote_addr=None,
+) -> Job:
+    """Record a new job and hand it to a worker to send.
+
+    1. Validate everything (sizes included) before storing anything.
+    2. Store the job as PENDING and audit the request, in one transaction.
+    3. After commit, enqueue the send; the poll tick re-enqueues it if the broker lost it.
+    """
+    cleaned = check_submission(input=input, mode=mode, webhook=webhook, policy=policy, s3_config=s3_config)
+    with transaction.atomic():
+        job = Job.objects.create(
+            endpoint=endpoint,
+            mode=mode,
+            streaming=streaming,
+            status=JobStatus.PENDING,
+            input=cleaned["input"],
+            webhook=cleaned["webhook"],
+            policy=cleaned["policy"],
+            s3_config=json.dumps(cleaned["s3_config"]) if cleaned["s3_config"] else "",
+            submitted_by=user if user is not None and user.is_authenticated else None,
+        )
+        audit_record(
+            action="submit",
+            user=user,
+            job=job,
+            message=f"/{mode}{' (stream)' if streaming else ''} to {endpoint.name}",
+            remote_addr=remote_addr,
+        )
+        transaction.on_commit(lambda: _enqueue_send(job.pk))
+    return job
+
+
+def _enqueue_send(job_pk):
+    from jobs.tasks import send_job
+
+    try:
+        send_job.delay(job_pk)
+    except Exception:
+        # The broker is down; the job stays PENDING and the poll tick sends it when the broker is back.
+        logger.warning("could not enqueue job %s; the poll tick will pick it up", job_pk, exc_info=True)
+
+
+def job_track(*, endpoint, runpod_id, streaming=False, user=None, remote_addr=None) -> Job:
+    """Follow a job submitted elsewhere (RunPod's console, a script) by its id."""
+    runpod_id = (runpod_id or "").strip()
+    if not runpod_id or len(runpod_id) > 200 or any(c.isspace() for c in runpod_id):
+        raise InputError("A RunPod job id is a single word of at most 200 characters.")
+    now = timezone.now()
+    with transaction.atomic():
+        job, created = Job.objects.get_or_create(
+            endpoint=endpoint,
+            runpod_id=runpod_id,
+            defaults={
+                "tracked": True,
+                "streaming": streaming,
+                "status": JobStatus.IN_QUEUE,
+                "submitted_by": user if user is not None and user.is_authenticated else None,
+                "next_poll_at": now,
+            },
+        )
+        audit_record(
+            action="track",
+            user=user,
+            job=job,
+            message=f"Tracking {runpod_id}" if created else f"{runpod_id} was already tracked",
+            remote_addr=remote_addr,
+        )
+    return job
+
+
+def _call(job_or_endpoint, action, fn, *, user, remote_addr, job=None):
+    """Call RunPod for an action; on failure audit it and raise ActionError with a readable reason."""
+    endpoint = job_or_endpoint if isinstance(job_or_endpoint, Endpoint) else job_or_endpoint.endpoint
+    try:
+        with client_for(endpoint) as client:
+            return fn(client)
+    except runpod.RunPodError as exc:
+        message = describe_error(exc)
+        entry = audit_record(
+            action=action,
+            user=user,
+            endpoint=endpoint,
+            job=job,
+            outcome="error",
+            message=message,
+            detail={"status_code": exc.status_code, "body": (exc.body or "")[:2000]},
+            remote_addr=remote_addr,
+        )
+        raise ActionError(message, audit=entry) from exc
+
+
+def describe_error(exc) -> str:
+    """A sentence for a person; never includes the key."""
+    if isinstance(exc, runpod.AuthError):
+        return "RunPod refused the endpoint's API key (401): an admin must update it."
+    if isinstance(exc, runpod.NotFoundError):
+        return "RunPod does not know this job or endpoint any more (404)."
+    if isinstance(exc, runpod.RateLimitedError):
+        wait = f" Try again in {exc.retry_after:.0f} s." if exc.retry_after else " Try again shortly."
+        return "RunPod is rate limiting this endpoint (429)." + wait
+    if isinstance(exc, runpod.TransientError):
+        return f"RunPod did not answer properly ({exc.status_code or 'no response'}); try again."
+    return f"RunPod refused the request ({exc.status_code or 'error'})."
+
+
+def job_cancel(*, job, user=None, remote_addr=None) -> Job:
+    if not job.can_cancel:
+        raise InputError(f"A {job.status} job cannot be cancelled.")
+    state = _call(job, "cancel", lambda c: c.cancel(job.runpod_id), user=user, remote_addr=remote_addr, job=job)
+    now = timezone.now()
+    # Fetch the full status object next: cancel answers only id and status.
+    job_set_status(job, "CANCELLED", source="cancel", now=now, next_poll_at=now)
+    audit_record(
+        action="cancel", user=user, job=job, message=f"RunPod answered {state.status}", remote_addr=remote_addr
+    )
+    return job
+
+
+def job_retry(*, job, user=None, remote_addr=None) -> Job:
+    if not job.can_retry:
+        raise InputError(f"Only FAILED or TIMED_OUT jobs can be retried; this one is {job.status}.")
+    previous = {"status": job.status, "error": job.error_raw[:2000], "output": job.output}
+    state = _call(job, "retry", lambda c: c.retry(job.runpod_id), user=user, remote_addr=remote_addr, job=job)
+    now = timezone.now()
+    job_set_status(
+        job,
+        "IN_QUEUE",
+        source="retry",
+        now=now,
+        output=None,
+        has_output=False,
+        error_raw="",
+        error=None,
+        archived=False,
+        archived_at=None,
+        finished_at=None,
+        started_at=None,
+        completed_without_output=False,
+        next_poll_at=now,
+        expires_at=now + timedelta(hours=24),
+    )
+    audit_record(
+        action="retry",
+        user=user,
+        job=job,
+        message=f"RunPod answered {state.status}; the previous attempt is kept here",
+        detail={"previous": previous},
+        remote_addr=remote_addr,
+    )
+    return job
+
+
+def job_run_again(*, job, user=None, remote_addr=None) -> Job:
+    """A new job with the same input and options (s3Config included, never shown)."""
+    return job_submit(
+        endpoint=job.endpoint,
+        input=job.input if isinstance(job.input, dict) else {},
+        mode=job.mode,
+        streaming=job.streaming,
+        webhook=job.webhook,
+        policy=job.policy,
+        s3_config=json.loads(job.s3_config) if job.s3_config else None,
+        user=user,
+        remote_addr=remote_addr,
+    )
+
+
+def endpoint_purge_queue(*, endpoint, user=None, remote_addr=None) -> int:
+    result = _call(endpoint, "purge", lambda c: c.purge_queue(), user=user, remote_addr=remote_addr)
+    # Our queued jobs for this endpoint may be gone at RunPod: look at them now.
+    Job.objects.filter(endpoint=endpoint, status=JobStatus.IN_QUEUE).update(next_poll_at=timezone.now())
+    audit_record(
+        action="purge",
+        user=user,
+        endpoint=endpoint,
+        message=f"RunPod removed {result.removed} queued job(s)",
+        detail={"removed": result.removed},
+        remote_addr=remote_addr,
+    )
+    return result.removed

@@ -1,0 +1,391 @@
+"""Following jobs to the end: claim due jobs, poll /status or /stream concurrently, store the answers.
+
+How several workers share the work without polling a job twice:
+- an endpoint is held by one poller at a time (a lease on the Endpoint row that runs out if the worker dies);
+- the holder reserves its status calls in a per-second count on the same row, so every worker together stays
+  inside the endpoint's documented limit;
+- each due job is claimed with a lease before it is polled, so a job is never in two batches at once, and a
+  killed worker's jobs come back when their lease runs out;
+- answers are written conditionally on the status we read, and stream chunks are unique per (job, seq).
+"""
+
+import asyncio
+import logging
+import math
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.db.models import Case, IntegerField, Q, Value, When
+from django.utils import timezone
+
+from jobs import runpod
+from jobs.models import Endpoint, Job, StatusTransition, StreamChunk, is_final
+
+from .clients import async_client_for
+from .state import job_apply_state, normalise_status
+
+logger = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 10
+# After a 401 we look again this often, in case the key was fixed at RunPod's side.
+AUTH_RETRY = timedelta(minutes=5)
+# Errors on one job push its next poll back, but never past this: a runsync result lives only 60 s.
+ERROR_BACKOFF_MAX = 20.0
+ENDPOINT_BACKOFF_MAX = 60.0
+
+
+# --- Endpoint leases and the shared status budget -------------------------------------------------------------
+
+
+def endpoint_acquire(endpoint_id, *, seconds, now=None) -> str | None:
+    """Hold an endpoint for polling; returns the lease token, or None when another poller holds it."""
+    now = now or timezone.now()
+    token = uuid.uuid4().hex
+    won = (
+        Endpoint.objects.filter(pk=endpoint_id)
+        .filter(Q(poll_lock_until__isnull=True) | Q(poll_lock_until__lt=now))
+        .update(poll_lock_until=now + timedelta(seconds=seconds), poll_lock_token=token)
+    )
+    return token if won else None
+
+
+def endpoint_renew(endpoint_id, token, *, seconds) -> bool:
+    until = timezone.now() + timedelta(seconds=seconds)
+    return bool(Endpoint.objects.filter(pk=endpoint_id, poll_lock_token=token).update(poll_lock_until=until))
+
+
+def endpoint_release(endpoint_id, token) -> None:
+    Endpoint.objects.filter(pk=endpoint_id, poll_lock_token=token).update(poll_lock_until=None, poll_lock_token="")
+
+
+def status_budget(endpoint, *, now_ts=None) -> int:
+    """Status calls this endpoint may still take in the current 10 s window (our share of its limit)."""
+    now_ts = now_ts if now_ts is not None else time.time()
+    used = sum(n for second, n in endpoint.status_calls.items() if int(second) > now_ts - WINDOW_SECONDS - 1)
+    allowed = math.floor(endpoint.status_rate_per_10s * settings.RATE_LIMIT_SHARE)
+    return max(0, allowed - used)
+
+
+def status_reserve(endpoint, token, count, *, now_ts=None) -> None:
+    """Count calls against the window before making them (the holder of the lease is the only writer)."""
+    now_ts = now_ts if now_ts is not None else time.time()
+    second = str(int(now_ts))
+    calls = {s: n for s, n in endpoint.status_calls.items() if int(s) > now_ts - WINDOW_SECONDS - 1}
+    calls[second] = calls.get(second, 0) + count
+    endpoint.status_calls = calls
+    Endpoint.objects.filter(pk=endpoint.pk, poll_lock_token=token).update(status_calls=calls)
+
+
+# --- Claiming due jobs ----------------------------------------------------------------------------------------
+
+
+def jobs_claim_due(endpoint, *, limit, lease_seconds, now=None) -> list[Job]:
+    """Lease up to `limit` due jobs, those nearest to losing their result first."""
+    if limit <= 0:
+        return []
+    now = now or timezone.now()
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    due = (
+        Job.objects.filter(endpoint=endpoint, next_poll_at__lte=now)
+        .filter(free)
+        .annotate(
+            urgency=Case(When(mode=Job.Mode.RUNSYNC, then=Value(0)), default=Value(1), output_field=IntegerField())
+        )
+        .order_by("urgency", "next_poll_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    token = uuid.uuid4().hex
+    Job.objects.filter(pk__in=list(due)).filter(free).update(
+        lease_until=now + timedelta(seconds=lease_seconds), lease_token=token
+    )
+    return list(Job.objects.filter(lease_token=token).select_related("endpoint"))
+
+
+# --- Storing answers ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PollOutcome:
+    """What one batch did, for logs, the endpoint's flags and the tests."""
+
+    polled: int = 0
+    changed: int = 0
+    chunks: int = 0
+    errors: int = 0
+    expired: int = 0
+    stop: str = ""  # why the endpoint's loop should stop: "auth" or "rate"
+    retry_after: float | None = None
+    errors_by_kind: dict = field(default_factory=dict)
+
+
+def stream_store(job: Job, chunks, *, now) -> int:
+    """Store drained chunks with the next sequence numbers, under a row lock so concurrent drains never collide."""
+    if not chunks:
+        return 0
+    with transaction.atomic():
+        seq = Job.objects.select_for_update().values_list("stream_seq", flat=True).get(pk=job.pk)
+        StreamChunk.objects.bulk_create(
+            [StreamChunk(job=job, seq=seq + i, output=chunk, received_at=now) for i, chunk in enumerate(chunks)]
+        )
+        Job.objects.filter(pk=job.pk).update(stream_seq=seq + len(chunks))
+    job.stream_seq = seq + len(chunks)
+    return len(chunks)
+
+
+def _store_stream_batch(job, batch, now) -> bool:
+    """A /stream answer: chunks first (they are gone from RunPod now), then the status it reported."""
+    stream_store(job, batch.chunks, now=now)
+    status = normalise_status(batch.status)
+    if status == job.status and not is_final(status):
+        Job.objects.filter(pk=job.pk).update(
+            next_poll_at=now, last_polled_at=now, lease_until=None, lease_token="", poll_failures=0
+        )
+        return False
+    fields = {"status": status, "last_polled_at": now, "lease_until": None, "lease_token": "", "poll_failures": 0}
+    fields["next_poll_at"] = now  # final: one /status call for output and timings; else keep draining
+    if job.seen_at is None:
+        fields["seen_at"] = now
+    if status == "IN_PROGRESS" and job.started_at is None:
+        fields["started_at"] = now
+    if is_final(status):
+        fields["finished_at"] = job.finished_at or now
+    if not Job.objects.filter(pk=job.pk, status=job.status).update(**fields):
+        return False
+    StatusTransition.objects.create(job=job, from_status=job.status, to_status=status, at=now, source="stream")
+    return True
+
+
+def _store_error(job, exc, now, outcome: PollOutcome) -> None:
+    kind = type(exc).__name__
+    outcome.errors += 1
+    outcome.errors_by_kind[kind] = outcome.errors_by_kind.get(kind, 0) + 1
+    if isinstance(exc, runpod.NotFoundError):
+        _store_not_found(job, now, outcome)
+        return
+    # Back off this job a little, with jitter, but come back well inside the shortest retention.
+    delay = min(ERROR_BACKOFF_MAX, 1.0 * 2 ** min(job.poll_failures, 6)) * (0.5 + random.random() / 2)
+    Job.objects.filter(pk=job.pk).update(
+        poll_failures=job.poll_failures + 1,
+        next_poll_at=now + timedelta(seconds=delay),
+        lease_until=None,
+        lease_token="",
+    )
+
+
+def _store_not_found(job, now, outcome):
+    """404: a job RunPod had answered for before has expired; one it never knew is unknown."""
+    fields = {"next_poll_at": None, "lease_until": None, "lease_token": "", "last_polled_at": now}
+    if job.seen_at is not None:
+        fields["expired"] = True
+        outcome.expired += 1
+    else:
+        fields["not_found"] = True
+    if Job.objects.filter(pk=job.pk, status=job.status, archived=False).update(**fields):
+        StatusTransition.objects.create(
+            job=job, from_status=job.status, to_status="EXPIRED" if job.seen_at else "NOT_FOUND", at=now, source="poll"
+        )
+
+
+def batch_store(jobs, answers, *, now=None) -> PollOutcome:
+    """Write one batch of answers (JobState, StreamBatch or RunPodError per job)."""
+    now = now or timezone.now()
+    outcome = PollOutcome()
+    for job, answer in zip(jobs, answers, strict=True):
+        outcome.polled += 1
+        if isinstance(answer, runpod.AuthError | runpod.RateLimitedError):
+            # The endpoint's problem, not the job's: put the job back untouched and stop the endpoint's loop.
+            _release(job, now)
+            outcome.errors += 1
+            outcome.stop = outcome.stop or ("auth" if isinstance(answer, runpod.AuthError) else "rate")
+            if isinstance(answer, runpod.RateLimitedError):
+                outcome.retry_after = answer.retry_after
+        elif isinstance(answer, runpod.RunPodError):
+            _store_error(job, answer, now, outcome)
+        elif isinstance(answer, runpod.StreamBatch):
+            outcome.chunks += len(answer.chunks)
+            outcome.changed += _store_stream_batch(job, answer, now)
+        else:
+            old = job.status
+            outcome.changed += job_apply_state(job, answer, source="poll", now=now) and job.status != old
+    return outcome
+
+
+def batch_release(jobs, *, now=None) -> None:
+    now = now or timezone.now()
+    for job in jobs:
+        _release(job, now)
+
+
+def _release(job, now):
+    Job.objects.filter(pk=job.pk).update(lease_until=None, lease_token="", next_poll_at=now + timedelta(seconds=2))
+
+
+# --- One endpoint's loop, and a round over several endpoints ---------------------------------------------------
+
+
+async def _fetch(client, job):
+    try:
+        if job.streaming and not is_final(job.status):
+            return await client.stream(job.runpod_id, wait_ms=settings.STREAM_WAIT_MS)
+        return await client.status(job.runpod_id)
+    except runpod.RunPodError as exc:
+        return exc
+    except Exception as exc:  # an unexpected bug must not lose the batch: treat it as transient
+        logger.exception("unexpected error polling job %s", job.pk)
+        return runpod.TransientError(str(exc), operation="status")
+
+
+@dataclass
+class EndpointRun:
+    endpoint: Endpoint
+    token: str
+    polled: int = 0
+    chunks: int = 0
+    batches: int = 0
+    stop: str = ""
+
+
+async def endpoint_poll_loop(run: EndpointRun, http, limiter, *, deadline: float) -> EndpointRun:
+    """Poll one held endpoint until nothing is due, its budget is spent, or the round's time is up."""
+    endpoint = run.endpoint
+    client = async_client_for(endpoint, http, limiter)
+    concurrency = max(1, min(settings.POLL_CONCURRENCY, endpoint.status_concurrency))
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(job):
+        async with semaphore:
+            return await _fetch(client, job)
+
+    await sync_to_async(close_old_connections)()
+    while time.monotonic() < deadline:
+        budget = await sync_to_async(status_budget)(endpoint)
+        limit = min(settings.POLL_BATCH_SIZE, budget)
+        jobs = await sync_to_async(jobs_claim_due)(endpoint, limit=limit, lease_seconds=settings.POLL_LEASE_SECONDS)
+        if not jobs:
+            if budget <= 0:
+                run.stop = "budget"
+            break
+        await sync_to_async(status_reserve)(endpoint, run.token, len(jobs))
+        answers = await asyncio.gather(*(one(job) for job in jobs))
+        if await _endpoint_missing(client, jobs, answers):
+            # Every job 404s at once and /health 404s too: the endpoint id is wrong, the jobs have not expired.
+            await sync_to_async(batch_release)(jobs)
+            await sync_to_async(endpoint_flag)(endpoint, PollOutcome(stop="missing"))
+            run.stop = "missing"
+            break
+        outcome = await sync_to_async(batch_store)(jobs, answers)
+        run.polled += outcome.polled
+        run.chunks += outcome.chunks
+        run.batches += 1
+        if outcome.stop:
+            run.stop = outcome.stop
+            await sync_to_async(endpoint_flag)(endpoint, outcome)
+            break
+        await sync_to_async(endpoint_mark_ok)(endpoint)
+        await sync_to_async(endpoint_renew)(endpoint.pk, run.token, seconds=settings.POLL_LEASE_SECONDS)
+    return run
+
+
+async def _endpoint_missing(client, jobs, answers) -> bool:
+    if not answers or not all(isinstance(a, runpod.NotFoundError) for a in answers):
+        return False
+    try:
+        await client.health()
+    except runpod.NotFoundError:
+        return True
+    except runpod.RunPodError:
+        return False
+    return False
+
+
+def endpoint_flag(endpoint, outcome: PollOutcome) -> None:
+    """Record why polling an endpoint stopped, so pages can warn and the next ticks back off."""
+    now = timezone.now()
+    fields = {"last_error_at": now}
+    if outcome.stop == "auth":
+        fields.update(auth_failed_at=endpoint.auth_failed_at or now, last_error="RunPod refused the API key (401).")
+    elif outcome.stop == "rate":
+        count = endpoint.backoff_count + 1
+        wait = outcome.retry_after or min(ENDPOINT_BACKOFF_MAX, 2.0**count)
+        fields.update(
+            backoff_count=count,
+            backoff_until=now + timedelta(seconds=wait),
+            last_error=f"RunPod is rate limiting this endpoint (429); backing off {wait:.0f} s.",
+        )
+    elif outcome.stop == "missing":
+        fields.update(not_found_at=now, last_error="RunPod does not know this endpoint id (404).")
+    else:
+        return
+    Endpoint.objects.filter(pk=endpoint.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(endpoint, name, value)
+
+
+def endpoint_mark_ok(endpoint) -> None:
+    now = timezone.now()
+    if endpoint.auth_failed_at or endpoint.backoff_count or endpoint.not_found_at:
+        Endpoint.objects.filter(pk=endpoint.pk).update(
+            auth_failed_at=None, backoff_count=0, backoff_until=None, not_found_at=None, last_poll_at=now
+        )
+        endpoint.auth_failed_at = endpoint.not_found_at = endpoint.backoff_until = None
+        endpoint.backoff_count = 0
+    else:
+        Endpoint.objects.filter(pk=endpoint.pk).update(last_poll_at=now)
+
+
+def endpoints_pollable(now=None):
+    """Enabled endpoints not backing off (a refused key is tried again every AUTH_RETRY)."""
+    now = now or timezone.now()
+    return (
+        Endpoint.objects.filter(enabled=True)
+        .filter(Q(backoff_until__isnull=True) | Q(backoff_until__lte=now))
+        .filter(Q(auth_failed_at__isnull=True) | Q(last_error_at__lte=now - AUTH_RETRY))
+    )
+
+
+def poll_round(
+    endpoint_ids=None, *, limit_endpoints=None, budget_seconds=None, http=None, limiter=None
+) -> list[EndpointRun]:
+    """Hold free pollable endpoints (of those given, at most limit_endpoints) and poll them in one event loop.
+
+    Rounds that overlap, in this worker or others, take disjoint endpoints; an endpoint nobody holds is taken
+    by the next tick.
+    """
+    budget_seconds = budget_seconds if budget_seconds is not None else settings.POLL_TASK_BUDGET_SECONDS
+    lease = budget_seconds + settings.POLL_LEASE_SECONDS
+    endpoints = endpoints_pollable()
+    if endpoint_ids is not None:
+        endpoints = endpoints.filter(pk__in=endpoint_ids)
+    runs = []
+    for endpoint in endpoints.filter(Q(poll_lock_until__isnull=True) | Q(poll_lock_until__lt=timezone.now())):
+        if limit_endpoints and len(runs) >= limit_endpoints:
+            break
+        token = endpoint_acquire(endpoint.pk, seconds=lease)
+        if token:
+            endpoint.refresh_from_db()
+            runs.append(EndpointRun(endpoint=endpoint, token=token))
+    if not runs:
+        return []
+    try:
+        return asyncio.run(_round(runs, http, limiter, time.monotonic() + budget_seconds))
+    finally:
+        close_old_connections()
+        for run in runs:
+            endpoint_release(run.endpoint.pk, run.token)
+
+
+async def _round(runs, http, limiter, deadline):
+    own_http = http is None
+    http = http or runpod.make_async_http(max_connections=max(settings.POLL_CONCURRENCY * len(runs), 100))
+    limiter = limiter or runpod.default_limiter()
+    try:
+        return await asyncio.gather(*(endpoint_poll_loop(run, http, limiter, deadline=deadline) for run in runs))
+    finally:
+        if own_http:
+            await http.aclose()

@@ -1,0 +1,111 @@
+"""Sending a PENDING job to RunPod (/run or /runsync), exactly once.
+
+A /run that RunPod may have accepted is never sent again: only a request that provably never arrived
+(connection refused, or a 429) goes back to PENDING for another try.
+"""
+
+import json
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from jobs import runpod
+from jobs.models import Job, JobStatus
+
+from .actions import audit_record, describe_error, submission_body
+from .clients import client_for
+from .state import job_apply_state, job_set_status
+
+logger = logging.getLogger(__name__)
+
+# A job claimed for sending but still PENDING this long after: its worker died mid-send.
+SEND_STUCK_AFTER = timedelta(minutes=5)
+# A PENDING job nobody claimed this long after creation: its task was lost; send it again.
+SEND_LOST_AFTER = timedelta(seconds=30)
+
+
+class SendLater(Exception):
+    """RunPod did not take the job and certainly did not queue it: try again later."""
+
+    def __init__(self, countdown):
+        super().__init__(f"retry in {countdown} s")
+        self.countdown = countdown
+
+
+def job_send(job_id) -> Job | None:
+    """Send one PENDING job.
+
+    1. Claim it (PENDING with no submitted_at) so no other worker sends it too.
+    2. Call /run or /runsync with the stored body.
+    3. Record the answer; a runsync answer with output is archived at once, an id is polled at once.
+    """
+    now = timezone.now()
+    if not Job.objects.filter(pk=job_id, status=JobStatus.PENDING, submitted_at__isnull=True).update(submitted_at=now):
+        return None
+    job = Job.objects.select_related("endpoint").get(pk=job_id)
+    body = submission_body(
+        input=job.input,
+        webhook=job.webhook,
+        policy=job.policy,
+        s3_config=json.loads(job.s3_config) if job.s3_config else None,
+    )
+    try:
+        state = _send(job, body)
+    except runpod.RunPodError as exc:
+        _send_failed(job, exc)
+        return job
+    job_set_status(
+        job, JobStatus.PENDING, source="submit", runpod_id=state.id, seen_at=timezone.now(), next_poll_at=now
+    )
+    job_apply_state(job, state, source="submit")
+    return job
+
+
+def _send(job, body):
+    with client_for(job.endpoint, max_retries=2) as client:
+        kwargs = {k: body.get(v) for k, v in (("webhook", "webhook"), ("policy", "policy"), ("s3_config", "s3Config"))}
+        if job.mode == Job.Mode.RUNSYNC:
+            return client.runsync(body["input"], wait_ms=settings.RUNSYNC_WAIT_MS, **kwargs)
+        return client.run(body["input"], **kwargs)
+
+
+def _never_arrived(exc) -> bool:
+    return isinstance(exc, runpod.RateLimitedError) or getattr(exc, "request_sent", True) is False
+
+
+def _send_failed(job, exc):
+    if _never_arrived(exc):
+        Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
+            submitted_at=None, submit_error=describe_error(exc)
+        )
+        raise SendLater(int(getattr(exc, "retry_after", None) or 5)) from exc
+    message = describe_error(exc)
+    if isinstance(exc, runpod.TransientError):
+        message += " RunPod may have queued it anyway, but gave no id: check the endpoint before resubmitting."
+    job_set_status(job, JobStatus.SUBMIT_FAILED, source="submit", submit_error=message, next_poll_at=None)
+    audit_record(
+        action="send",
+        job=job,
+        user=job.submitted_by,
+        outcome="error",
+        message=message,
+        detail={"status_code": exc.status_code, "body": (exc.body or "")[:2000]},
+    )
+
+
+def jobs_send_lost(now=None) -> list[int]:
+    """PENDING jobs whose send task was lost (broker down); marks those whose worker died mid-send."""
+    now = now or timezone.now()
+    for job in Job.objects.filter(status=JobStatus.PENDING, submitted_at__lt=now - SEND_STUCK_AFTER):
+        job_set_status(
+            job,
+            JobStatus.SUBMIT_FAILED,
+            source="submit",
+            submit_error="The worker stopped while sending this job; RunPod may have it without our knowing its id.",
+        )
+    lost = Job.objects.filter(
+        status=JobStatus.PENDING, submitted_at__isnull=True, created_at__lt=now - SEND_LOST_AFTER
+    ).values_list("pk", flat=True)
+    return list(lost[:500])

@@ -1,0 +1,141 @@
+"""The job state machine: what a status object from RunPod does to our record, in one place.
+
+Every write is conditional on the status we read (`filter(status=old).update(...)`), so two pollers that read
+the same answer cannot both record the transition, and a stale answer cannot move a job backwards.
+"""
+
+import json
+from datetime import timedelta
+
+from django.utils import timezone
+
+from jobs.models import Job, StatusTransition, is_final
+
+# RunPod keeps a finished job's result this long (runpod-api.md, Retention).
+RUN_RETENTION = timedelta(minutes=30)
+RUNSYNC_RETENTION = timedelta(seconds=60)
+DEFAULT_TTL = timedelta(hours=24)
+# Some documents say RUNNING; we store the documented name.
+STATUS_SYNONYMS = {"RUNNING": "IN_PROGRESS"}
+
+
+def normalise_status(status: str) -> str:
+    status = (status or "").strip().upper() or "UNKNOWN"
+    return STATUS_SYNONYMS.get(status, status)
+
+
+def parse_error(raw):
+    """RunPod's error is a string, often itself JSON with error_type, error_message, error_traceback."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, dict):
+        return raw
+    try:
+        parsed = json.loads(raw)
+    except (TypeError, ValueError):
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def retention_for(job: Job) -> timedelta:
+    return RUNSYNC_RETENTION if job.mode == Job.Mode.RUNSYNC else RUN_RETENTION
+
+
+def ttl_for(job: Job) -> timedelta:
+    ttl_ms = (job.policy or {}).get("ttl")
+    if isinstance(ttl_ms, int | float) and ttl_ms > 0:
+        return timedelta(milliseconds=ttl_ms)
+    return DEFAULT_TTL
+
+
+def next_poll_delay(job: Job, status: str, now) -> float:
+    """Seconds until the next poll: running jobs often, long-queued ones less, runsync ones always soon."""
+    endpoint = job.endpoint
+    if job.streaming and not is_final(status):
+        return 0.0  # the /stream call itself waits for chunks
+    if status == "IN_QUEUE":
+        queued_for = (now - (job.submitted_at or job.created_at)).total_seconds()
+        delay = min(max(endpoint.poll_queued_seconds, queued_for / 10), endpoint.poll_queued_max_seconds)
+        if job.mode == Job.Mode.RUNSYNC:
+            delay = min(delay, 5.0)  # its result will live only 60 s
+        return delay
+    return endpoint.poll_running_seconds
+
+
+def state_fields(job: Job, state, *, now) -> dict:
+    """The column values a status object implies for this job (no writes)."""
+    status = normalise_status(state.status)
+    fields = {"status": status, "last_raw": state.raw, "last_polled_at": now, "poll_failures": 0}
+    if job.seen_at is None:
+        fields["seen_at"] = now
+    for attr, column in (("delay_ms", "delay_ms"), ("execution_ms", "execution_ms"), ("retries", "retries")):
+        value = getattr(state, attr, None)
+        if value is not None:
+            fields[column] = value
+    if state.worker_id:
+        fields["worker_id"] = state.worker_id
+    if state.error:
+        fields["error_raw"] = state.error if isinstance(state.error, str) else json.dumps(state.error)
+        fields["error"] = parse_error(state.error)
+    if status == "IN_PROGRESS" and job.started_at is None:
+        fields["started_at"] = now
+    if is_final(status):
+        fields.update(_final_fields(job, state, status, now))
+    else:
+        if state.has_output:
+            fields["progress"] = state.output
+        fields["expires_at"] = (job.submitted_at or job.created_at) + ttl_for(job)
+        fields["next_poll_at"] = now + timedelta(seconds=next_poll_delay(job, status, now))
+    return fields
+
+
+def _final_fields(job: Job, state, status: str, now) -> dict:
+    fields = {
+        "finished_at": job.finished_at or now,
+        "expires_at": (job.finished_at or now) + retention_for(job),
+        "output": state.output if state.has_output else None,
+        "has_output": bool(state.has_output),
+        "completed_without_output": status == "COMPLETED" and not state.has_output,
+        "next_poll_at": None,
+        "archived": True,
+        "archived_at": job.archived_at or now,
+        "expired": False,
+    }
+    if job.streaming and not is_final(job.status):
+        # A streaming job's final /stream answer carries no output or timings: fetch the status object once more.
+        fields.update(archived=False, archived_at=None, next_poll_at=now)
+    return fields
+
+
+def job_apply_state(job: Job, state, *, source: str, now=None) -> bool:
+    """Record a status object for the job. Returns False when another writer got there first.
+
+    1. Compute the new columns from the answer.
+    2. Update the row only if its status is still the one we read.
+    3. Add a transition row when the status changed.
+    """
+    now = now or timezone.now()
+    fields = state_fields(job, state, now=now)
+    fields.update(lease_until=None, lease_token="")
+    if not Job.objects.filter(pk=job.pk, status=job.status).update(**fields):
+        return False
+    old = job.status
+    for name, value in fields.items():
+        setattr(job, name, value)
+    if fields["status"] != old:
+        StatusTransition.objects.create(job=job, from_status=old, to_status=fields["status"], at=now, source=source)
+    return True
+
+
+def job_set_status(job: Job, status: str, *, source: str, now=None, **extra) -> bool:
+    """A status change we caused or decided (submit, cancel, retry, expiry), written the same careful way."""
+    now = now or timezone.now()
+    fields = {"status": status, **extra}
+    if not Job.objects.filter(pk=job.pk, status=job.status).update(**fields):
+        return False
+    old = job.status
+    for name, value in fields.items():
+        setattr(job, name, value)
+    if status != old:
+        StatusTransition.objects.create(job=job, from_status=old, to_status=status, at=now, source=source)
+    return True

@@ -1,0 +1,41 @@
+"""Celery tasks: ids in, a service call, a retry policy. The beat schedule is in settings.CELERY_BEAT_SCHEDULE."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from jobs import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, max_retries=30, acks_late=True)
+def send_job(self, job_id):
+    """Send a PENDING job to RunPod; a request RunPod never got is tried again, never a maybe-accepted one."""
+    try:
+        services.job_send(job_id)
+    except services.SendLater as later:
+        raise self.retry(countdown=later.countdown) from later
+
+
+@shared_task
+def poll_tick(endpoint_ids=None):
+    """Every few seconds: resend lost submissions, then poll the due jobs of every endpoint no one else holds."""
+    for job_id in services.jobs_send_lost():
+        send_job.delay(job_id)
+    runs = services.poll_round(endpoint_ids, limit_endpoints=settings.POLL_ENDPOINTS_PER_ROUND)
+    polled = sum(run.polled for run in runs)
+    if polled:
+        logger.info("polled %s job(s) on %s endpoint(s)", polled, len(runs))
+    return polled
+
+
+@shared_task
+def health_tick():
+    return services.endpoints_snapshot_health()
+
+
+@shared_task
+def prune_tick():
+    return services.history_prune()
