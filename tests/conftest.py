@@ -1,5 +1,7 @@
 """Shared fixtures. Layer-specific ones live beside their tests (tests/browser/conftest.py, ...)."""
 
+import uuid
+
 import pytest
 
 from tests.factories import make_endpoint, make_user
@@ -23,3 +25,33 @@ def admin_user(db):
 @pytest.fixture
 def endpoint(db):
     return make_endpoint(name="demo", runpod_id="demo")
+
+
+@pytest.fixture(scope="session")
+def sim():
+    """A running RunPod simulator (real HTTP on a free port), shared by the session; reset per use."""
+    from simulator.testing import SimulatorServer
+
+    with SimulatorServer(seed=7, latency_ms=0) as server:
+        yield server
+
+
+@pytest.fixture
+def sim_endpoint(db, sim):
+    """An Endpoint row for a fresh endpoint on the simulator, so tests never see each other's jobs."""
+    endpoint_id = f"ep-{uuid.uuid4().hex[:10]}"
+    sim.configure(
+        time_scale=1.0, error_rate=0, timeout_rate=0, drop_rate=0, rate_limit_burst=0, latency_ms=0, rate_limits=True
+    )
+    sim.add_endpoint(endpoint_id, min_workers=2, max_workers=4, cold_start=0.2, job_seconds=[0.05, 0.2])
+    return make_endpoint(name=endpoint_id, runpod_id=endpoint_id, base_url=sim.base_url, api_key="sim-key")
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker with its embedded beat, in a subprocess, on the real Redis broker and the test DB."""
+    from tests.celery_worker import CeleryWorker
+
+    worker = CeleryWorker().start()
+    yield worker
+    worker.stop()

@@ -1,0 +1,15 @@
+"""Small test helpers."""
+
+import time
+
+
+def wait_for(predicate, *, timeout=30.0, interval=0.1, message="condition"):
+    """Poll predicate() until it returns something truthy; fail with the message after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
+        time.sleep(interval)
