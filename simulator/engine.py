@@ -63,6 +63,7 @@ class Engine:
     def ensure_started(self) -> None:
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
+            self.tick()  # min_workers are there from the start
 
     async def stop(self) -> None:
         if self._ticker is not None:
@@ -78,6 +79,8 @@ class Engine:
         self.ids.seed(config.seed)
         self.durations.seed(None if config.seed is None else config.seed + 1)
         self.pools = {e.id: Pool(e, self) for e in config.endpoints}
+        if self._ticker is not None:
+            self.tick()
 
     def _clear(self) -> None:
         for pool in self.pools.values():
@@ -96,6 +99,7 @@ class Engine:
         if pool is None:
             pool = self.pools[config.id] = Pool(config, self)
         pool.config = config
+        pool.autoscale(self.clock.now())
         return pool
 
     # Ids
@@ -115,6 +119,7 @@ class Engine:
         job = Job(self.new_job_id(sync), pool.config.id, body, sync=sync, now=self.clock.now(), real=time.monotonic())
         pool.jobs[job.id] = job
         pool.enqueue(job)
+        pool.autoscale(self.clock.now())
         self._schedule(job)
         self.counters["jobs_created"] += 1
         return job

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
 from simulator.config import EndpointConfig
@@ -36,6 +36,7 @@ class Pool:
         self.normal_queued = 0  # queued jobs without policy.lowPriority: only these make the pool grow
         self.waiters: deque[asyncio.Future] = deque()
         self.workers: dict[str, Worker] = {}
+        self.states: Counter[str] = Counter()  # workers per state, kept as they change so reads are O(1)
         self.completed = self.failed = self.retried = 0
 
     # The queue
@@ -85,7 +86,12 @@ class Pool:
     # Workers
 
     def count(self, state: str) -> int:
-        return sum(1 for w in self.workers.values() if w.state == state)
+        return self.states[state]
+
+    def _set_state(self, worker: Worker, state: str) -> None:
+        self.states[worker.state] -= 1
+        self.states[state] += 1
+        worker.state = state
 
     def autoscale(self, now: float) -> None:
         """Grows the pool by RunPod's rule; it shrinks only through idle timeouts."""
@@ -106,6 +112,7 @@ class Pool:
     def _spawn(self) -> None:
         worker = Worker(self.engine.new_worker_id())
         self.workers[worker.id] = worker
+        self.states[worker.state] += 1
         worker.task = asyncio.get_running_loop().create_task(self._worker_main(worker))
 
     async def _worker_main(self, worker: Worker) -> None:
@@ -113,7 +120,7 @@ class Pool:
         try:
             await asyncio.sleep(clock.real(self.config.cold_start))
             while len(self.workers) <= self.config.max_workers:
-                worker.state = IDLE
+                self._set_state(worker, IDLE)
                 job = await self._take(clock.real(self.config.idle_timeout))
                 if job is None:
                     if len(self.workers) > self.config.min_workers:
@@ -121,17 +128,20 @@ class Pool:
                     continue
                 if job.status != IN_QUEUE:
                     continue
-                worker.state, worker.job = RUNNING, job
+                self._set_state(worker, RUNNING)
+                worker.job = job
                 await self.engine.execute(self, worker, job)
                 worker.job = None
         finally:
-            self.workers.pop(worker.id, None)
+            if self.workers.pop(worker.id, None) is not None:
+                self.states[worker.state] -= 1
 
     def stop_workers(self) -> None:
         for worker in list(self.workers.values()):
             if worker.task is not None:
                 worker.task.cancel()
         self.workers.clear()
+        self.states.clear()
         for waiter in self.waiters:
             waiter.cancel()
         self.waiters.clear()
