@@ -39,7 +39,9 @@ class CeleryWorker:
             POLL_TICK_SECONDS="1",
             HEALTH_TICK_SECONDS="2",
             POLL_TASK_BUDGET_SECONDS="3",
-            RUNSYNC_WAIT_MS="5000",
+            RUNSYNC_WAIT_MS="1000",
+            RUNPOD_TIMEOUT_SECONDS="2",
+            POLL_LEASE_SECONDS="4",
             PYTHONUNBUFFERED="1",
         )
         env.update({k: str(v) for k, v in self.extra_env.items()})

@@ -9,7 +9,6 @@ from jobs import runpod
 from jobs.models import Endpoint, Job, StatusTransition, StreamChunk
 from jobs.services import polling
 from tests.factories import make_endpoint, make_job
-from tests.jobs.test_state import state
 
 
 def test_only_one_poller_holds_an_endpoint_until_its_lease_runs_out(db):
