@@ -99,6 +99,7 @@ class Engine:
         if pool is None:
             pool = self.pools[config.id] = Pool(config, self)
         pool.config = config
+        pool.trim()
         pool.autoscale(self.clock.now())
         return pool
 

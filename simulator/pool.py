@@ -38,6 +38,7 @@ class Pool:
         self.workers: dict[str, Worker] = {}
         self.states: Counter[str] = Counter()  # workers per state, kept as they change so reads are O(1)
         self.completed = self.failed = self.retried = 0
+        self.peak_workers = 0
 
     # The queue
 
@@ -113,6 +114,7 @@ class Pool:
         worker = Worker(self.engine.new_worker_id())
         self.workers[worker.id] = worker
         self.states[worker.state] += 1
+        self.peak_workers = max(self.peak_workers, len(self.workers))
         worker.task = asyncio.get_running_loop().create_task(self._worker_main(worker))
 
     async def _worker_main(self, worker: Worker) -> None:
@@ -135,6 +137,15 @@ class Pool:
         finally:
             if self.workers.pop(worker.id, None) is not None:
                 self.states[worker.state] -= 1
+
+    def trim(self) -> None:
+        """Wakes idle workers beyond max_workers (after a settings change) so they leave now."""
+        surplus = len(self.workers) - self.config.max_workers
+        while surplus > 0 and self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                surplus -= 1
 
     def stop_workers(self) -> None:
         for worker in list(self.workers.values()):

@@ -64,6 +64,7 @@ class Simulator:
         data["webhooks"] = dict(engine.webhooks.counters)
         data["health"] = {eid: pool.health() for eid, pool in engine.pools.items()}
         data["workers"] = {eid: pool.workers_list() for eid, pool in engine.pools.items()}
+        data["workers_peak"] = {eid: pool.peak_workers for eid, pool in engine.pools.items()}
         data["time_scale"] = engine.clock.scale
         data["sim_time_s"] = round(engine.clock.now(), 3)
         return data
