@@ -109,7 +109,8 @@ class Gate:
         if config.rate_limit_per_worker:
             running = self.sim.engine.pools[endpoint_id].count("running")
             allowance = running * config.rate_limit_per_worker
-        wait = self.sim.limiter.acquire(endpoint_id, operation, multiplier, allowance)
+        limiter = self.sim.limiter  # a reset may replace it while this request is in flight
+        wait = limiter.acquire(endpoint_id, operation, multiplier, allowance)
         if wait is not None:
             self.sim.stats.faults["rate_limited"] += 1
             body = {"error": f"rate limit exceeded for /{operation} on endpoint {endpoint_id}"}
@@ -118,7 +119,7 @@ class Gate:
         try:
             await self.app(scope, receive, send)
         finally:
-            self.sim.limiter.release(endpoint_id, operation)
+            limiter.release(endpoint_id, operation)
 
     def _retry_after(self, wait: float) -> list[tuple[bytes, bytes]]:
         setting = self.sim.config.retry_after
