@@ -17,6 +17,9 @@ from simulator.state import Simulator
 
 DROP_KEY = "simulator.drop"
 ERROR_CODES = (500, 502, 503)
+OPERATIONS = frozenset(
+    {"run", "runsync", "status", "status-sync", "stream", "cancel", "retry", "health", "purge-queue"}
+)
 
 
 class DropFilter(logging.Filter):
@@ -42,7 +45,8 @@ class Gate:
         parts = scope["path"].split("/", 4)
         endpoint_id, operation = parts[2], parts[3] if len(parts) > 3 else ""
         known = endpoint_id in sim.engine.pools
-        sim.stats.request(endpoint_id if known else "(unknown)", operation)
+        # Only known names become statistics keys, so stray paths cannot grow memory.
+        sim.stats.request(endpoint_id if known else "(unknown)", operation if operation in OPERATIONS else "(other)")
         responses = sim.stats.responses
 
         async def counting_send(message: dict) -> None:

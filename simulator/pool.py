@@ -97,6 +97,8 @@ class Pool:
     def autoscale(self, now: float) -> None:
         """Grows the pool by RunPod's rule; it shrinks only through idle timeouts."""
         config, active = self.config, len(self.workers)
+        if not self.normal_queued and active >= config.min_workers:
+            return
         running = self.count(RUNNING)
         target = config.min_workers
         if config.scaler == "request_count":

@@ -72,7 +72,7 @@ class SimulatorServer:
         self.stop()
 
     def _control(self, method: str, path: str, payload: Any = None) -> Any:
-        response = httpx.request(method, f"{self.control_url}/{path}", json=payload, timeout=10)
+        response = httpx.request(method, f"{self.control_url}/{path}", json=payload, timeout=10, trust_env=False)
         response.raise_for_status()
         return response.json()
 

@@ -35,7 +35,7 @@ class WebhookSender:
 
     async def _deliver(self, url: str, payload: dict[str, Any]) -> None:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=TIMEOUT)
+            self._http = httpx.AsyncClient(timeout=TIMEOUT, trust_env=False)
         for attempt in range(ATTEMPTS):
             if attempt:
                 await asyncio.sleep(self.clock.real(RETRY_DELAY))
