@@ -85,6 +85,7 @@ class _ClientBase:
         self.endpoint_key = endpoint_key(self.base_url, endpoint_id)
         self._api_key = Secret(api_key)
         self._prefix = f"{self.base_url}/{quote_segment(endpoint_id)}"
+        self._timeout = self._timeout_for(self.timeout)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint_id={self.endpoint_id!r}, base_url={self.base_url!r})"
@@ -108,17 +109,18 @@ class _ClientBase:
             headers["Authorization"] = f"Bearer {self._api_key.reveal()}"
         if call.content is not None:
             headers["Content-Type"] = "application/json"
-        timeout = httpx.Timeout(
-            self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT), read=call.read_timeout(self.timeout)
-        )
+        read = call.read_timeout(self.timeout)
         return {
             "method": call.method,
             "url": self._prefix + call.path,
             "params": call.params or None,
             "content": call.content,
             "headers": headers,
-            "timeout": timeout,
+            "timeout": self._timeout if read == self.timeout else self._timeout_for(read),
         }
+
+    def _timeout_for(self, read: float) -> httpx.Timeout:
+        return httpx.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT), read=read)
 
     def _context(self, call: Call) -> dict:
         return {"operation": call.operation, "endpoint_id": self.endpoint_id, "job_id": call.job_id}
