@@ -75,8 +75,9 @@ class _ThreadWaiter:
     def arm(self):
         self.event.clear()
 
-    def wake(self):
+    def wake(self) -> bool:
         self.event.set()
+        return True
 
     def wait(self, timeout):
         self.event.wait(timeout)
@@ -93,12 +94,16 @@ class _AsyncWaiter:
     def arm(self):
         self.future = self.loop.create_future()
 
-    def wake(self):
-        # Called with the bucket lock held, possibly from another thread or event loop.
-        if threading.get_ident() == self.thread:
+    def wake(self) -> bool:
+        """Resolve the armed future from any thread; False when the waiter's loop is gone for good."""
+        if threading.get_ident() == self.thread and not self.loop.is_closed():
             _resolve(self.future)
-        else:
+            return True
+        try:
             self.loop.call_soon_threadsafe(_resolve, self.future)
+        except RuntimeError:  # its loop was closed without cancelling it
+            return False
+        return True
 
     async def wait(self, timeout):
         handle = self.loop.call_later(timeout, _resolve, self.future) if timeout is not None else None
@@ -222,8 +227,9 @@ class Bucket:
                 self._wake_head()
 
     def _wake_head(self) -> None:
-        if self._waiters:
-            self._waiters[0].wake()
+        # A waiter whose event loop was closed under it can never take its turn: drop it, or it blocks the queue.
+        while self._waiters and not self._waiters[0].wake():
+            self._waiters.popleft()
 
 
 class _Unlimited:
