@@ -209,6 +209,19 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "dashboard")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redelivery of an unacked task after a lost worker; must exceed the longest task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 300)}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The embedded broker `make run` falls back to when no Redis answers: message files in var/, one machine only.
+    # (kombu's SQLAlchemy transport on SQLite stalls once forked pool processes publish: see docs/operations.md.)
+    _broker_dir = BASE_DIR / "var" / "celery-broker"
+    for _sub in ("queues", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queues"),
+        "data_folder_out": str(_broker_dir / "queues"),
+        "control_folder": str(_broker_dir / "control"),
+        # Seconds between looks into an empty queue: a directory listing is cheap, and the default 1 s is slow.
+        "polling_interval": 0.1,
+    }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The beat schedule; django-celery-beat copies it into the database, where the admin can change the intervals.
 CELERY_BEAT_SCHEDULE = {
@@ -253,6 +266,9 @@ SNAPSHOT_RETENTION_DAYS = envint("SNAPSHOT_RETENTION_DAYS", 0)
 # Demo mode (make run): a demo endpoint on the local simulator and a trickle of demo jobs.
 DEMO_MODE = envbool("DEMO_MODE", False)
 SIMULATOR_URL = env("SIMULATOR_URL", "http://127.0.0.1:8765/v2")
+# Real mode of `make run`: track these endpoints (comma-separated ids) on RUNPOD_BASE_URL with this key.
+RUNPOD_API_KEY = env("RUNPOD_API_KEY")
+RUNPOD_ENDPOINT_IDS = [i.strip() for i in env("RUNPOD_ENDPOINT_IDS").split(",") if i.strip()]
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
 LOGGING = {
