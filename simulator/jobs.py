@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -229,7 +230,7 @@ async def _generate(job: Job, spec: JobSpec, seconds: float, on_chunk: Callable[
     interval = spec.interval if spec.interval is not None else (seconds / spec.stream if spec.seconds else 0.5)
     outputs = []
     for index in range(spec.stream):
-        await asyncio.sleep(interval)
+        await sleep_real(interval)
         text = filler(spec.output_bytes) if spec.output_bytes is not None else f"chunk {index}"
         chunk = {"index": index, "text": text}
         outputs.append(chunk)
@@ -239,14 +240,25 @@ async def _generate(job: Job, spec: JobSpec, seconds: float, on_chunk: Callable[
 
 async def _work(job: Job, spec: JobSpec, seconds: float) -> None:
     if not spec.progress:
-        await asyncio.sleep(seconds)
+        await sleep_real(seconds)
         return
     steps = max(1, round(seconds / spec.interval)) if spec.interval else 5
     for step in range(1, steps + 1):
-        await asyncio.sleep(seconds / steps)
+        await sleep_real(seconds / steps)
         if step < steps:
             job.output = {"progress": round(step / steps, 3), "message": f"step {step} of {steps}"}
             job.notify()
+
+
+async def sleep_real(seconds: float) -> None:
+    """Sleeps at least `seconds` of wall-clock time.
+
+    The event loop's timers count from its cached clock, which can lag behind, so a bare sleep may end a little
+    early; a job that asked for 0.05 s must never report an executionTime under 50 ms.
+    """
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        await asyncio.sleep(left)
 
 
 class SimulatedFailure(Exception):
