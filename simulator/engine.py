@@ -51,6 +51,8 @@ class Engine:
         seed = config.seed
         self.ids = random.Random(seed)
         self.durations = random.Random(None if seed is None else seed + 1)
+        # Workers come and go with timing; their own generator keeps job ids the same from run to run.
+        self.worker_ids = random.Random(None if seed is None else seed + 3)
         self.pools: dict[str, Pool] = {e.id: Pool(e, self) for e in config.endpoints}
         self.webhooks = WebhookSender(self.clock)
         self.deadlines: list[tuple[float, int, Job]] = []
@@ -78,6 +80,7 @@ class Engine:
         self.clock.scale = config.time_scale
         self.ids.seed(config.seed)
         self.durations.seed(None if config.seed is None else config.seed + 1)
+        self.worker_ids.seed(None if config.seed is None else config.seed + 3)
         self.pools = {e.id: Pool(e, self) for e in config.endpoints}
         if self._ticker is not None:
             self.tick()
@@ -110,7 +113,7 @@ class Engine:
         return f"sync-{job_id}" if sync else job_id
 
     def new_worker_id(self) -> str:
-        return "".join(self.ids.choices(string.ascii_lowercase + string.digits, k=14))
+        return "".join(self.worker_ids.choices(string.ascii_lowercase + string.digits, k=14))
 
     # Operations
 
