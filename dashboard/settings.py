@@ -149,6 +149,8 @@ LOGOUT_REDIRECT_URL = "login"
 # Failed logins allowed per username and per client address in LOGIN_RATE_WINDOW seconds.
 LOGIN_RATE_LIMIT = envint("LOGIN_RATE_LIMIT", 5)
 LOGIN_RATE_WINDOW = envint("LOGIN_RATE_WINDOW", 300)
+# The submit form carries inputs up to RunPod's 20 MB /runsync limit (Django's default refuses bodies over 2.5 MB).
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 22 * 1024 * 1024)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", "UTC")
