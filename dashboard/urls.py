@@ -2,8 +2,27 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from dashboard import views
+
 urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("hx/overview/", views.overview_hx, name="overview_hx"),
+    path("endpoints/<int:pk>/", views.endpoint_detail, name="endpoint_detail"),
+    path("endpoints/<int:pk>/hx/stats/", views.endpoint_stats_hx, name="endpoint_stats_hx"),
+    path("endpoints/<int:pk>/purge/", views.endpoint_purge, name="endpoint_purge"),
+    path("jobs/", views.job_list, name="job_list"),
+    path("jobs/hx/rows/", views.job_rows_hx, name="job_rows_hx"),
+    path("jobs/new/", views.job_submit, name="job_submit"),
+    path("jobs/track/", views.job_track, name="job_track"),
+    path("jobs/<int:pk>/", views.job_detail, name="job_detail"),
+    path("jobs/<int:pk>/hx/live/", views.job_live_hx, name="job_live_hx"),
+    path("jobs/<int:pk>/hx/stream/", views.job_stream_hx, name="job_stream_hx"),
+    path("jobs/<int:pk>/<str:part>.json", views.job_json, name="job_json"),
+    path("jobs/<int:pk>/cancel/", views.job_cancel, name="job_cancel"),
+    path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),
+    path("jobs/<int:pk>/run-again/", views.job_run_again, name="job_run_again"),
+    path("audit/", views.audit_list, name="audit_list"),
     path("admin/", admin.site.urls),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

@@ -1,0 +1,328 @@
+"""Charts as inline SVG drawn on the server: lines, stacked areas and stacked bars over time buckets.
+
+No JavaScript library: each chart is a few paths with axes, a legend, and one hover band per bucket whose
+<title> lists that bucket's values. Colours come from CSS classes (c-<series>) so both themes apply.
+"""
+
+import math
+from dataclasses import dataclass
+
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+WORKER_STATES = (
+    ("workers_running", "Running", "running"),
+    ("workers_ready", "Ready", "ready"),
+    ("workers_idle", "Idle", "idle"),
+    ("workers_initializing", "Initializing", "initializing"),
+    ("workers_throttled", "Throttled", "throttled"),
+    ("workers_unhealthy", "Unhealthy", "unhealthy"),
+)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The drawing area inside the SVG's viewBox."""
+
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+
+    @property
+    def inner_width(self):
+        return self.width - self.left - self.right
+
+    @property
+    def inner_height(self):
+        return self.height - self.top - self.bottom
+
+
+FRAMES = {
+    "large": Frame(720, 220, 44, 12, 12, 26),
+    "compact": Frame(360, 90, 28, 6, 8, 18),
+}
+
+
+def svg_tag(template, *args):
+    """format_html for SVG markup: floats are written with one decimal (format_html escapes before formatting)."""
+    return format_html(template, *(f"{arg:.1f}" if isinstance(arg, float) else arg for arg in args))
+
+
+def join_safe(parts):
+    """Concatenate HTML built by format_html; plain strings among the parts are escaped."""
+    return format_html_join("", "{}", ((part,) for part in parts))
+
+
+def nice_ceiling(value: float) -> float:
+    """1, 2, 2.5 or 5 times a power of ten, at least the value (and at least 1); never 2.5 itself, as the axes
+    count whole jobs and workers."""
+    if value <= 1:
+        return 1
+    exponent = 10 ** math.floor(math.log10(value))
+    steps = (1, 2, 5, 10) if exponent == 1 else (1, 2, 2.5, 5, 10)
+    return next(step * exponent for step in steps if step * exponent >= value)
+
+
+def _value(bucket, key):
+    if bucket.values is None:
+        return None
+    value = bucket.values.get(key)
+    return None if value is None else float(value)
+
+
+def _label_time(start, span_seconds) -> str:
+    local = timezone.localtime(start)
+    return local.strftime("%a %H:%M") if span_seconds > 86400 else local.strftime("%H:%M")
+
+
+def _axes(frame, buckets, top_value, *, unit=""):
+    """Grid lines with y labels, and a few x labels under the plot."""
+    parts = []
+    ticks = _tick_count(top_value, (2, 1) if frame is FRAMES["compact"] else (4, 5, 2, 1))
+    for i in range(ticks + 1):
+        value = top_value * i / ticks
+        y = frame.top + frame.inner_height * (1 - i / ticks)
+        label = f"{value:g}{unit}" if value < 1000 else f"{value / 1000:g}k{unit}"
+        parts.append(
+            svg_tag(
+                '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+                '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>',
+                frame.left,
+                frame.width - frame.right,
+                y,
+                y,
+                frame.left - 4,
+                y + 3.5,
+                label,
+            )
+        )
+    if len(buckets) > 1:
+        span = (buckets[-1].start - buckets[0].start).total_seconds()
+        count = 3 if frame is FRAMES["compact"] else 6
+        for i in range(count):
+            index = round(i * (len(buckets) - 1) / (count - 1))
+            x = _x(frame, index, len(buckets))
+            anchor = "start" if i == 0 else "end" if i == count - 1 else "middle"
+            parts.append(
+                svg_tag(
+                    '<text class="axis" x="{}" y="{}" text-anchor="{}">{}</text>',
+                    x,
+                    frame.height - 6,
+                    anchor,
+                    _label_time(buckets[index].start, span),
+                )
+            )
+    return join_safe(parts)
+
+
+def _tick_count(top_value, preferred) -> int:
+    """The first preferred number of steps that splits the axis into whole numbers (counts are whole)."""
+    return next((n for n in preferred if (top_value / n).is_integer()), preferred[0])
+
+
+def _x(frame, index, count):
+    if count <= 1:
+        return frame.left + frame.inner_width / 2
+    return frame.left + frame.inner_width * index / (count - 1)
+
+
+def _y(frame, value, top_value):
+    return frame.top + frame.inner_height * (1 - value / top_value)
+
+
+def _hover_bands(frame, buckets, series, *, unit=""):
+    """One transparent column per bucket whose tooltip lists the bucket's values."""
+    count = len(buckets)
+    width = frame.inner_width / max(count - 1, 1)
+    span = (buckets[-1].start - buckets[0].start).total_seconds() if count > 1 else 0
+    bands = []
+    for index, bucket in enumerate(buckets):
+        if bucket.values is None:
+            text = f"{_label_time(bucket.start, span)}: no data"
+        else:
+            values = ", ".join(f"{label} {_fmt(_value(bucket, key))}{unit}" for key, label, _ in series)
+            text = f"{_label_time(bucket.start, span)}: {values}"
+        x = max(frame.left, _x(frame, index, count) - width / 2)
+        bands.append(
+            svg_tag(
+                '<rect class="band" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
+                x,
+                frame.top,
+                min(width, frame.width - frame.right - x),
+                frame.inner_height,
+                text,
+            )
+        )
+    return join_safe(bands)
+
+
+def _fmt(value):
+    if value is None:
+        return "—"
+    return f"{value:g}" if value == int(value) else f"{value:.1f}"
+
+
+def _svg(frame, title, content, *, size):
+    return format_html(
+        '<svg class="chart-svg chart-{}" viewBox="0 0 {} {}" role="img" aria-label="{}" '
+        'preserveAspectRatio="xMidYMid meet">{}</svg>',
+        size,
+        frame.width,
+        frame.height,
+        title,
+        content,
+    )
+
+
+def _figure(svg, buckets, series, *, title, empty, legend_values):
+    return render_to_string(
+        "dashboard/_chart.html",
+        {"svg": svg, "title": title, "empty": empty, "legend": list(zip(series, legend_values, strict=True))},
+    )
+
+
+def _latest(buckets, key):
+    for bucket in reversed(buckets):
+        value = _value(bucket, key)
+        if value is not None:
+            return value
+    return None
+
+
+def _runs(points):
+    """Split (x, y-or-None) points into runs without gaps."""
+    run = []
+    for x, y in points:
+        if y is None:
+            if run:
+                yield run
+            run = []
+        else:
+            run.append((x, y))
+    if run:
+        yield run
+
+
+def line_chart(buckets, series, *, title="", size="large", unit=""):
+    """One line per (key, label, css) series."""
+    frame = FRAMES[size]
+    values = [v for b in buckets for key, _, _ in series if (v := _value(b, key)) is not None]
+    top = nice_ceiling(max(values, default=0))
+    paths = []
+    for key, _, css in series:
+        points = [(_x(frame, i, len(buckets)), _value(b, key)) for i, b in enumerate(buckets)]
+        for run in _runs(points):
+            d = " ".join(f"{'M' if n == 0 else 'L'}{x:.1f},{_y(frame, y, top):.1f}" for n, (x, y) in enumerate(run))
+            if len(run) == 1:
+                d += " h0.1"
+            paths.append(format_html('<path class="line c-{}" d="{}"/>', css, d))
+    content = join_safe(
+        [
+            _axes(frame, buckets, top, unit=unit),
+            *paths,
+            _hover_bands(frame, buckets, series, unit=unit) if buckets else "",
+        ]
+    )
+    return _figure(
+        _svg(frame, title, content, size=size),
+        buckets,
+        series,
+        title=title,
+        empty=not values,
+        legend_values=[_latest(buckets, key) for key, _, _ in series],
+    )
+
+
+def stacked_chart(buckets, series, *, title="", size="large"):
+    """Areas stacked in series order (the first at the bottom), e.g. workers by state."""
+    frame = FRAMES[size]
+    totals = [sum(_value(b, key) or 0 for key, _, _ in series) if b.values is not None else None for b in buckets]
+    top = nice_ceiling(max((t for t in totals if t is not None), default=0))
+    base = [0.0] * len(buckets)
+    shapes = []
+    for key, _, css in series:
+        upper = [base[i] + (_value(b, key) or 0) for i, b in enumerate(buckets)]
+        for run in _runs([(i, None if b.values is None else 1) for i, b in enumerate(buckets)]):
+            indexes = [i for i, _ in run]
+            top_edge = [(_x(frame, i, len(buckets)), _y(frame, upper[i], top)) for i in indexes]
+            bottom_edge = [(_x(frame, i, len(buckets)), _y(frame, base[i], top)) for i in reversed(indexes)]
+            points = " ".join(f"{x:.1f},{y:.1f}" for x, y in top_edge + bottom_edge)
+            shapes.append(format_html('<polygon class="area c-{}" points="{}"/>', css, points))
+        base = upper
+    content = join_safe([_axes(frame, buckets, top), *shapes, _hover_bands(frame, buckets, series) if buckets else ""])
+    return _figure(
+        _svg(frame, title, content, size=size),
+        buckets,
+        series,
+        title=title,
+        empty=all(t is None for t in totals),
+        legend_values=[_latest(buckets, key) for key, _, _ in series],
+    )
+
+
+def bar_chart(buckets, series, *, title="", size="large"):
+    """Bars per bucket, the series stacked, e.g. jobs finished per minute by outcome."""
+    frame = FRAMES[size]
+    totals = [sum(_value(b, key) or 0 for key, _, _ in series) for b in buckets]
+    top = nice_ceiling(max(totals, default=0))
+    slot = frame.inner_width / max(len(buckets), 1)
+    width = max(slot * 0.7, 0.5)
+    bars = []
+    for index, bucket in enumerate(buckets):
+        x = frame.left + slot * index + (slot - width) / 2
+        y = frame.top + frame.inner_height
+        for key, _, css in series:
+            value = _value(bucket, key) or 0
+            if value:
+                height = frame.inner_height * value / top
+                y -= height
+                bars.append(
+                    svg_tag(
+                        '<rect class="bar c-{}" x="{}" y="{}" width="{}" height="{}"/>',
+                        css,
+                        x,
+                        y,
+                        width,
+                        height,
+                    )
+                )
+    content = join_safe([_axes(frame, buckets, top), *bars, _hover_bands(frame, buckets, series) if buckets else ""])
+    return _figure(
+        _svg(frame, title, content, size=size),
+        buckets,
+        series,
+        title=title,
+        empty=not any(totals),
+        legend_values=[sum(_value(b, key) or 0 for b in buckets) for key, _, _ in series],
+    )
+
+
+def workers_bar(health):
+    """A single horizontal bar of the newest snapshot's workers by state, with counts in the legend."""
+    if health is None:
+        return mark_safe('<div class="workers-bar empty">No snapshot yet</div>')
+    counts = [(getattr(health, key), label, css) for key, label, css in WORKER_STATES]
+    total = sum(count for count, _, _ in counts)
+    segments = format_html_join(
+        "",
+        '<span class="seg c-{}" style="flex-grow:{}" title="{}: {}"></span>',
+        ((css, count, label, count) for count, label, css in counts if count),
+    )
+    legend = format_html_join(
+        "",
+        '<li class="{}"><i class="sw c-{}"></i>{} <b>{}</b></li>',
+        (("zero" if not count else "", css, label, count) for count, label, css in counts),
+    )
+    return format_html(
+        '<div class="workers"><div class="workers-bar{}" role="img" aria-label="{} workers">{}</div>'
+        '<ul class="legend workers-legend">{}</ul></div>',
+        "" if total else " empty",
+        total,
+        segments,
+        legend,
+    )

@@ -1,0 +1,224 @@
+"""Forms: submit a job, track one, confirm a purge, and the filters of the job and audit lists."""
+
+import json
+from datetime import timedelta
+
+from django import forms
+from django.utils import timezone
+
+from jobs import selectors, services
+from jobs.models import Endpoint, JobStatus
+
+MODES = {
+    # form value: (label, mode for services.job_submit, streaming)
+    "async": ("Async", "run", False),
+    "sync": ("Sync", "runsync", False),
+    "stream": ("Stream", "run", True),
+}
+MODE_HELP = {
+    "async": "/run, then poll /status. RunPod keeps the result 30 minutes; we keep it for good.",
+    "sync": "/runsync: RunPod waits for the result, then keeps it only 60 seconds.",
+    "stream": "/run, then read /stream: chunks appear here as the worker yields them.",
+}
+RANGES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+RANGE_LABELS = {"15m": "Last 15 min", "1h": "Last hour", "24h": "Last 24 h", "7d": "Last 7 days"}
+EXAMPLE_INPUT = '{\n  "prompt": "Hello"\n}'
+
+
+def _enabled_endpoints():
+    return Endpoint.objects.filter(enabled=True).only("id", "name").order_by("name")
+
+
+class SubmitForm(forms.Form):
+    endpoint = forms.ModelChoiceField(queryset=Endpoint.objects.none(), empty_label=None)
+    input = forms.CharField(
+        label="Input (JSON)",
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false", "class": "code", "autocomplete": "off"}),
+        help_text='Sent as {"input": …}. At most 10 MB (20 MB for sync).',
+    )
+    mode = forms.ChoiceField(
+        choices=[(k, label) for k, (label, _, _) in MODES.items()], initial="async", widget=forms.RadioSelect
+    )
+    webhook = forms.CharField(
+        required=False,
+        max_length=1000,
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/hook"}),
+        help_text="RunPod POSTs the result here when the job ends.",
+    )
+    execution_timeout = forms.IntegerField(
+        label="Execution timeout (ms)", required=False, min_value=5_000, max_value=7 * 24 * 3600 * 1000
+    )
+    ttl = forms.IntegerField(label="TTL (ms)", required=False, min_value=10_000, max_value=7 * 24 * 3600 * 1000)
+    low_priority = forms.BooleanField(label="Low priority (does not trigger scaling)", required=False)
+
+    def __init__(self, *args, endpoint=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["endpoint"].queryset = _enabled_endpoints()
+        if endpoint is not None:
+            self.fields["endpoint"].initial = endpoint.pk
+        self.fields["input"].initial = EXAMPLE_INPUT
+        self.mode_help = MODE_HELP
+
+    def clean_input(self):
+        text = self.cleaned_data["input"]
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from exc
+        if not isinstance(value, dict):
+            raise forms.ValidationError('The input must be a JSON object, like {"prompt": "..."}.')
+        return value
+
+    def policy(self):
+        policy = {}
+        if self.cleaned_data.get("execution_timeout") is not None:
+            policy["executionTimeout"] = self.cleaned_data["execution_timeout"]
+        if self.cleaned_data.get("ttl") is not None:
+            policy["ttl"] = self.cleaned_data["ttl"]
+        if self.cleaned_data.get("low_priority"):
+            policy["lowPriority"] = True
+        return policy or None
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        _, mode, _ = MODES[cleaned["mode"]]
+        try:
+            services.check_submission(
+                input=cleaned["input"], mode=mode, webhook=cleaned.get("webhook", ""), policy=self.policy()
+            )
+        except services.InputError as exc:
+            self.add_error(_field_for(str(exc)), str(exc))
+        return cleaned
+
+    def submission(self) -> dict:
+        """Keyword arguments for services.job_submit."""
+        _, mode, streaming = MODES[self.cleaned_data["mode"]]
+        return {
+            "endpoint": self.cleaned_data["endpoint"],
+            "input": self.cleaned_data["input"],
+            "mode": mode,
+            "streaming": streaming,
+            "webhook": self.cleaned_data.get("webhook", ""),
+            "policy": self.policy(),
+        }
+
+
+def _field_for(message: str) -> str | None:
+    """The form field a services.InputError message is about, so it shows beside it."""
+    if message.startswith("The webhook"):
+        return "webhook"
+    if "executionTimeout" in message:
+        return "execution_timeout"
+    if "policy.ttl" in message:
+        return "ttl"
+    if message.startswith(("The input", "The request is")):
+        return "input"
+    return None
+
+
+class TrackForm(forms.Form):
+    endpoint = forms.ModelChoiceField(queryset=Endpoint.objects.none(), empty_label=None)
+    runpod_id = forms.CharField(label="RunPod job id", max_length=200)
+    streaming = forms.BooleanField(label="Read it through /stream", required=False)
+
+    def __init__(self, *args, endpoint=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["endpoint"].queryset = _enabled_endpoints()
+        if endpoint is not None:
+            self.fields["endpoint"].initial = endpoint.pk
+
+
+class PurgeForm(forms.Form):
+    confirm = forms.CharField(label="Type the endpoint's name to confirm", max_length=100, strip=True)
+
+    def __init__(self, *args, endpoint, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.endpoint = endpoint
+        self.fields["confirm"].widget.attrs.update(
+            autocomplete="off", spellcheck="false", **{"data-confirm-match": endpoint.name}
+        )
+
+    def clean_confirm(self):
+        if self.cleaned_data["confirm"] != self.endpoint.name:
+            raise forms.ValidationError(f"Type {self.endpoint.name} exactly to purge its queue.")
+        return self.cleaned_data["confirm"]
+
+
+class JobFilterForm(forms.Form):
+    """The job list's filters; they live in the URL, and a bad value is dropped rather than refused."""
+
+    q = forms.CharField(required=False, max_length=500, strip=True)
+    endpoint = forms.ModelChoiceField(queryset=Endpoint.objects.none(), required=False, empty_label="All endpoints")
+    status = forms.ChoiceField(required=False)
+    range = forms.ChoiceField(required=False, choices=[("", "Any time"), *RANGE_LABELS.items(), ("custom", "Custom")])
+    since = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    until = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    by = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, users=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["endpoint"].queryset = Endpoint.objects.only("id", "name").order_by("name")
+        self.fields["status"].choices = [("", "Any status"), ("active", "Active (not finished)"), *JobStatus.choices]
+        self.fields["by"].choices = [("", "Anyone"), *((name, name) for _, name in users)]
+        self.users = {name: pk for pk, name in users}
+
+    def filters(self, now=None) -> selectors.JobFilters:
+        data = self.valid_data()
+        now = now or timezone.now()
+        since, until = data.get("since"), data.get("until")
+        if data.get("range") in RANGES:
+            since, until = now - RANGES[data["range"]], None
+        endpoint = data.get("endpoint")
+        return selectors.JobFilters(
+            endpoint_id=endpoint.pk if endpoint else None,
+            status=data.get("status") or "",
+            since=since,
+            until=until,
+            user_id=self.users.get(data.get("by") or ""),
+            q=data.get("q") or "",
+        )
+
+    def valid_data(self) -> dict:
+        """The fields that are valid (Django leaves the invalid ones out of cleaned_data)."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        return self.cleaned_data
+
+    @property
+    def active_count(self) -> int:
+        """How many filters are set (the search box excluded), for the collapsed filter bar."""
+        if not self.is_bound:
+            return 0
+        return sum(1 for name in ("endpoint", "status", "range", "by") if self.data.get(name))
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.ChoiceField(required=False)
+    outcome = forms.ChoiceField(
+        required=False, choices=[("", "Any outcome"), ("ok", "OK"), ("error", "Error"), ("denied", "Denied")]
+    )
+    user = forms.ChoiceField(required=False)
+    endpoint = forms.ModelChoiceField(queryset=Endpoint.objects.none(), required=False, empty_label="All endpoints")
+
+    def __init__(self, *args, users=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", "Any action"), *((a, a) for a in selectors.AUDIT_ACTIONS)]
+        self.fields["user"].choices = [("", "Anyone"), *((name, name) for _, name in users)]
+        self.fields["endpoint"].queryset = Endpoint.objects.only("id", "name").order_by("name")
+
+    def filters(self) -> selectors.AuditFilters:
+        data = {}
+        if self.is_bound:
+            self.is_valid()
+            data = self.cleaned_data
+        endpoint = data.get("endpoint")
+        return selectors.AuditFilters(
+            action=data.get("action") or "",
+            outcome=data.get("outcome") or "",
+            username=data.get("user") or "",
+            endpoint_id=endpoint.pk if endpoint else None,
+        )

@@ -1,0 +1,29 @@
+"""The dashboard's views: function views that read through selectors (GET) or act through services (POST)."""
+
+from .actions import job_cancel, job_retry, job_run_again, job_submit, job_track
+from .audit import audit_list
+from .auth import LoginView
+from .endpoints import endpoint_detail, endpoint_purge, endpoint_stats_hx
+from .jobs import job_detail, job_json, job_list, job_live_hx, job_rows_hx, job_stream_hx
+from .overview import overview, overview_hx
+
+__all__ = [
+    "LoginView",
+    "audit_list",
+    "endpoint_detail",
+    "endpoint_purge",
+    "endpoint_stats_hx",
+    "job_cancel",
+    "job_detail",
+    "job_json",
+    "job_list",
+    "job_live_hx",
+    "job_retry",
+    "job_rows_hx",
+    "job_run_again",
+    "job_stream_hx",
+    "job_submit",
+    "job_track",
+    "overview",
+    "overview_hx",
+]

@@ -1,0 +1,122 @@
+"""What operators do: submit, track, cancel, retry, run again. Each calls a service, which audits it."""
+
+from django.contrib import messages
+from django.core.exceptions import RequestDataTooBig
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
+
+from dashboard.forms import SubmitForm, TrackForm
+from jobs import services
+from jobs.models import Endpoint
+
+from .common import client_ip, operator_required, render_page, wants_partial
+from .jobs import job_or_404, live_context
+
+
+def _redirect(request, url):
+    return HttpResponseClientRedirect(url) if wants_partial(request) else redirect(url)
+
+
+def _too_big(request):
+    """The body was over DATA_UPLOAD_MAX_MEMORY_SIZE: say so without replacing the form (and what was typed)."""
+    context = {"message": "That input is too large for this server to accept; RunPod takes at most 10 MB (/run)."}
+    response = render(request, "dashboard/submit.html#too_big", context, status=413)
+    return reswap(retarget(response, "#submit-errors"), "innerHTML") if wants_partial(request) else response
+
+
+def _preselected_endpoint(request):
+    pk = request.GET.get("endpoint", "")
+    return Endpoint.objects.filter(pk=pk, enabled=True).only("id", "name").first() if pk.isdigit() else None
+
+
+@require_http_methods(["GET", "POST"])
+@operator_required("submit")
+def job_submit(request):
+    if request.method == "GET":
+        form = SubmitForm(endpoint=_preselected_endpoint(request))
+        return render_page(request, "dashboard/submit.html", {"form": form, "track_form": TrackForm()})
+    try:
+        form = SubmitForm(request.POST)
+    except RequestDataTooBig:
+        return _too_big(request)
+    if form.is_valid():
+        try:
+            job = services.job_submit(**form.submission(), user=request.user, remote_addr=client_ip(request))
+        except services.InputError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return _redirect(request, job.get_absolute_url())
+    context = {"form": form, "track_form": TrackForm()}
+    return render_page(request, "dashboard/submit.html", context, partial="form", status=422)
+
+
+@require_POST
+@operator_required("track")
+def job_track(request):
+    form = TrackForm(request.POST)
+    if form.is_valid():
+        try:
+            job = services.job_track(
+                endpoint=form.cleaned_data["endpoint"],
+                runpod_id=form.cleaned_data["runpod_id"],
+                streaming=form.cleaned_data["streaming"],
+                user=request.user,
+                remote_addr=client_ip(request),
+            )
+        except services.InputError as exc:
+            form.add_error("runpod_id", str(exc))
+        else:
+            return _redirect(request, job.get_absolute_url())
+    return render_page(request, "dashboard/submit.html", {"track_form": form}, partial="track", status=422)
+
+
+def _after_action(request, pk, *, notice="", error="", status=200):
+    """The job's live part with the outcome on top (htmx), or the page with a message."""
+    if wants_partial(request):
+        job = job_or_404(pk)
+        context = live_context(job, notice=notice, error=error)
+        return render(request, "dashboard/job.html#live_update", context, status=status)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, notice)
+    return redirect("job_detail", pk=pk)
+
+
+def _error_status(exc) -> int:
+    """409 when the job is in the wrong state for the action, 502 when RunPod failed us."""
+    return 409 if isinstance(exc, services.InputError) else 502
+
+
+def _act(request, pk, service, notice):
+    job = job_or_404(pk)
+    try:
+        service(job=job, user=request.user, remote_addr=client_ip(request))
+    except services.ActionError as exc:
+        return _after_action(request, pk, error=str(exc), status=_error_status(exc))
+    return _after_action(request, pk, notice=notice)
+
+
+@require_POST
+@operator_required("cancel")
+def job_cancel(request, pk):
+    return _act(request, pk, services.job_cancel, "Cancelled. Its final status will be fetched in a moment.")
+
+
+@require_POST
+@operator_required("retry")
+def job_retry(request, pk):
+    return _act(request, pk, services.job_retry, "Sent back to the queue; the previous attempt is in the audit log.")
+
+
+@require_POST
+@operator_required("submit")
+def job_run_again(request, pk):
+    job = job_or_404(pk)
+    try:
+        new_job = services.job_run_again(job=job, user=request.user, remote_addr=client_ip(request))
+    except services.ActionError as exc:
+        return _after_action(request, pk, error=str(exc), status=_error_status(exc))
+    messages.success(request, f"A new job with the same input as job {job}.")
+    return _redirect(request, new_job.get_absolute_url())

@@ -1,0 +1,120 @@
+"""An endpoint's page (figures, charts over a chosen window, recent jobs, submit form) and its purge."""
+
+from datetime import timedelta
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from dashboard.charts import WORKER_STATES
+from dashboard.forms import PurgeForm, SubmitForm, TrackForm
+from jobs import selectors, services
+from jobs.models import Endpoint
+
+from .common import can_operate, client_ip, operator_required, render_page
+from .jobs import table_context
+from .overview import OVERVIEW_REFRESH_SECONDS
+
+WINDOWS = {
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
+DEFAULT_WINDOW = "1h"
+CHART_POINTS = 120
+RECENT_JOBS = 10
+QUEUE_SERIES = [("jobs_in_queue", "In queue", "queue"), ("jobs_in_progress", "In progress", "progress")]
+WORKER_SERIES = [(key, label, css) for key, label, css in WORKER_STATES]
+THROUGHPUT_SERIES = [("completed", "Completed", "completed")]
+FAILURE_SERIES = [("failed", "Failed or timed out", "failed"), ("cancelled", "Cancelled", "cancelled")]
+
+
+def _endpoint_or_404(pk, now):
+    try:
+        return selectors.endpoint_summary(pk, now)
+    except Endpoint.DoesNotExist:
+        raise Http404("No such endpoint.") from None
+
+
+def chart_context(endpoint, window_name, now):
+    """The four charts over the window, and how often they are worth refreshing (one bucket)."""
+    window = WINDOWS[window_name]
+    since = now - window
+    health = selectors.health_series(endpoint, since=since, until=now, points=CHART_POINTS)
+    finished = selectors.throughput_series(endpoint, since=since, until=now, points=CHART_POINTS)
+    stats = selectors.finished_stats([endpoint.pk], since=since, until=now).get(endpoint.pk)
+    return {
+        "window": window_name,
+        "windows": list(WINDOWS),
+        "health_series": health,
+        "finished_series": finished,
+        "window_stats": stats or selectors.FinishedStats(),
+        "bucket_seconds": selectors.bucket_seconds(window, CHART_POINTS),
+        "chart_refresh_seconds": max(10, selectors.bucket_seconds(window, CHART_POINTS)),
+        "queue_series": QUEUE_SERIES,
+        "worker_series": WORKER_SERIES,
+        "throughput_series": THROUGHPUT_SERIES,
+        "failure_series": FAILURE_SERIES,
+    }
+
+
+def _window(request):
+    window = request.GET.get("window", DEFAULT_WINDOW)
+    return window if window in WINDOWS else DEFAULT_WINDOW
+
+
+@require_GET
+def endpoint_detail(request, pk):
+    now = timezone.now()
+    summary = _endpoint_or_404(pk, now)
+    endpoint = summary.endpoint
+    context = {
+        "summary": summary,
+        "endpoint": endpoint,
+        "now": now,
+        "refresh_seconds": OVERVIEW_REFRESH_SECONDS,
+        **chart_context(endpoint, _window(request), now),
+    }
+    if request.htmx and request.htmx.target == "charts":
+        return render_page(request, "dashboard/endpoint.html", context, partial="charts")
+    recent = selectors.job_list(selectors.JobFilters(endpoint_id=endpoint.pk), limit=RECENT_JOBS)
+    context.update(table_context(recent.jobs, filter_query=f"endpoint={endpoint.pk}"))
+    if can_operate(request.user):
+        context["submit_form"] = SubmitForm(endpoint=endpoint)
+        context["track_form"] = TrackForm(endpoint=endpoint)
+    return render_page(request, "dashboard/endpoint.html", context)
+
+
+@require_GET
+def endpoint_stats_hx(request, pk):
+    now = timezone.now()
+    context = {"summary": _endpoint_or_404(pk, now), "now": now, "refresh_seconds": OVERVIEW_REFRESH_SECONDS}
+    return render_page(request, "dashboard/endpoint.html", context, partial="stats")
+
+
+@require_http_methods(["GET", "POST"])
+@operator_required("purge")
+def endpoint_purge(request, pk):
+    """GET: what a purge would remove and a typed confirmation; POST: purge, then RunPod's count."""
+    endpoint = get_object_or_404(Endpoint, pk=pk)
+    context = {"endpoint": endpoint, "form": PurgeForm(endpoint=endpoint)}
+    status = 200
+    if request.method == "POST":
+        form = PurgeForm(request.POST, endpoint=endpoint)
+        context["form"] = form
+        if form.is_valid():
+            try:
+                context["removed"] = services.endpoint_purge_queue(
+                    endpoint=endpoint, user=request.user, remote_addr=client_ip(request)
+                )
+                context["form"] = PurgeForm(endpoint=endpoint)
+            except services.ActionError as exc:
+                context["error"] = str(exc)
+                status = 502
+        else:
+            status = 422
+    context["queued"] = selectors.endpoint_queued(endpoint)
+    return render_page(request, "dashboard/purge.html", context, partial="panel", status=status)

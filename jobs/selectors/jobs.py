@@ -1,0 +1,148 @@
+"""Job lists (filters, keyset pages, id and input search) and one job's page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q, Subquery, TextField
+from django.db.models.functions import Cast, Substr
+
+from jobs.models import FINAL_STATES, Job, StatusTransition, StreamChunk
+
+from .paging import Cursor, keyset_page, row_cursor
+
+# Text search in inputs reads at most this many of the newest jobs matching the other filters per page.
+TEXT_SEARCH_SCAN = 20_000
+# Columns a list row needs; input, output and the raw answers can be megabytes and stay in the database.
+LIST_COLUMNS = (
+    "id",
+    "endpoint__id",
+    "endpoint__name",
+    "runpod_id",
+    "mode",
+    "streaming",
+    "tracked",
+    "status",
+    "delay_ms",
+    "execution_ms",
+    "created_at",
+    "finished_at",
+    "next_poll_at",
+    "expired",
+    "not_found",
+    "completed_without_output",
+    "submitted_by__id",
+    "submitted_by__username",
+)
+INPUT_PREVIEW_CHARS = 160
+
+
+@dataclass(frozen=True)
+class JobFilters:
+    endpoint_id: int | None = None
+    status: str = ""  # one status, or "active" for every non-final one
+    since: datetime | None = None
+    until: datetime | None = None
+    user_id: int | None = None
+    q: str = ""  # a RunPod job id, or text to find in inputs
+
+    def apply(self, qs):
+        if self.endpoint_id is not None:
+            qs = qs.filter(endpoint_id=self.endpoint_id)
+        if self.status == "active":
+            qs = qs.exclude(status__in=(*FINAL_STATES, "SUBMIT_FAILED"))
+        elif self.status:
+            qs = qs.filter(status=self.status)
+        if self.since is not None:
+            qs = qs.filter(created_at__gte=self.since)
+        if self.until is not None:
+            qs = qs.filter(created_at__lt=self.until)
+        if self.user_id is not None:
+            qs = qs.filter(submitted_by_id=self.user_id)
+        return qs
+
+
+@dataclass
+class JobPage:
+    jobs: list
+    older: str | None = None
+    newer: str | None = None
+    # How the search box was read: "id" (an exact job id matched), "text" (searched inputs), or "".
+    search: str = ""
+    # For a text search: the oldest job it read, when it stopped at TEXT_SEARCH_SCAN rows.
+    scanned_to: datetime | None = None
+    scan_more: str | None = None
+
+
+def job_list_rows():
+    """Jobs with only the columns a list row shows, and a short preview of the input."""
+    return (
+        Job.objects.select_related("endpoint", "submitted_by")
+        .only(*LIST_COLUMNS)
+        .annotate(input_preview=Substr(Cast("input", TextField()), 1, INPUT_PREVIEW_CHARS))
+    )
+
+
+def job_list(filters: JobFilters, *, after: Cursor | None = None, before: Cursor | None = None, limit=50) -> JobPage:
+    """A page of jobs, newest first. The search box matches a job id exactly (indexed), else text in inputs."""
+    qs = filters.apply(job_list_rows())
+    q = filters.q.strip()
+    if q and not any(c.isspace() for c in q) and len(q) <= 200:
+        exact = list(qs.filter(runpod_id=q).order_by("-created_at", "-id")[:limit])
+        if exact:
+            return JobPage(jobs=exact, search="id")
+    if not q:
+        rows, older, newer = keyset_page(qs, time_field="created_at", after=after, before=before, limit=limit)
+        return JobPage(jobs=rows, older=older, newer=newer)
+    return _job_text_search(filters, qs, q, after=after, limit=limit)
+
+
+def _job_text_search(filters: JobFilters, qs, q: str, *, after: Cursor | None, limit: int) -> JobPage:
+    """Jobs whose input contains q, among the TEXT_SEARCH_SCAN newest that match the other filters."""
+    window = filters.apply(Job.objects.all())
+    if after is not None:
+        window = window.filter(Q(created_at__lt=after.at) | Q(created_at=after.at, id__lt=after.id))
+    window_ids = window.order_by("-created_at", "-id").values("id")[:TEXT_SEARCH_SCAN]
+    matches = qs.filter(id__in=Subquery(window_ids)).annotate(input_text=Cast("input", TextField()))
+    rows = list(matches.filter(input_text__icontains=q).order_by("-created_at", "-id")[: limit + 1])
+    page = JobPage(jobs=rows[:limit], search="text")
+    if len(rows) > limit:
+        page.older = row_cursor(rows[limit - 1], "created_at")
+        return page
+    # Fewer matches than a page: say how far back we read, and offer to read on from there.
+    edge = window.order_by("-created_at", "-id").values("created_at", "id")[TEXT_SEARCH_SCAN - 1 : TEXT_SEARCH_SCAN]
+    edge = list(edge)
+    if edge:
+        page.scanned_to = edge[0]["created_at"]
+        page.scan_more = Cursor(edge[0]["created_at"], edge[0]["id"]).encode()
+    return page
+
+
+def job_rows(ids) -> list:
+    """The given jobs as list rows (the live refresh of a page's active rows)."""
+    return list(job_list_rows().filter(id__in=list(ids)[:200]).order_by("-created_at", "-id"))
+
+
+def job_newer_count(filters: JobFilters, newest: Cursor, cap=100) -> int:
+    """How many jobs arrived above the first row of a list page, counted no further than cap."""
+    newer = Q(created_at__gt=newest.at) | Q(created_at=newest.at, id__gt=newest.id)
+    return filters.apply(Job.objects.filter(newer)).values("id")[:cap].count()
+
+
+def job_detail(pk) -> Job:
+    """One job with what its page shows (raises Job.DoesNotExist)."""
+    return Job.objects.select_related("endpoint", "submitted_by").defer("s3_config").get(pk=pk)
+
+
+def job_transitions(job) -> list[StatusTransition]:
+    return list(StatusTransition.objects.filter(job=job).order_by("at", "id"))
+
+
+def job_chunks(job, *, after=-1, limit=200) -> list[StreamChunk]:
+    """Stream chunks with seq > after, in order."""
+    return list(StreamChunk.objects.filter(job=job, seq__gt=after).order_by("seq")[:limit])
+
+
+def job_chunk_outputs(job):
+    return StreamChunk.objects.filter(job=job).order_by("seq").values_list("output", flat=True).iterator()
