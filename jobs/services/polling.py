@@ -37,6 +37,7 @@ WINDOW_SECONDS = 10
 AUTH_RETRY = timedelta(minutes=5)
 # Errors on one job push its next poll back, but never past this: a runsync result lives only 60 s.
 ERROR_BACKOFF_MAX = 20.0
+RUNSYNC_ERROR_BACKOFF_MAX = 2.0
 ENDPOINT_BACKOFF_MAX = 60.0
 
 
@@ -168,8 +169,9 @@ def _store_error(job, exc, now, outcome: PollOutcome) -> None:
     if isinstance(exc, runpod.NotFoundError):
         _store_not_found(job, now, outcome)
         return
-    # Back off this job a little, with jitter, but come back well inside the shortest retention.
-    delay = min(ERROR_BACKOFF_MAX, 1.0 * 2 ** min(job.poll_failures, 6)) * (0.5 + random.random() / 2)
+    # Back off this job a little, with jitter, but come back well inside its retention (60 s for runsync).
+    cap = RUNSYNC_ERROR_BACKOFF_MAX if job.mode == Job.Mode.RUNSYNC else ERROR_BACKOFF_MAX
+    delay = min(cap, 0.5 * 2 ** min(job.poll_failures, 6)) * (0.5 + random.random() / 2)
     Job.objects.filter(pk=job.pk).update(
         poll_failures=job.poll_failures + 1,
         next_poll_at=now + timedelta(seconds=delay),
@@ -358,7 +360,8 @@ def poll_round(
     by the next tick.
     """
     budget_seconds = budget_seconds if budget_seconds is not None else settings.POLL_TASK_BUDGET_SECONDS
-    lease = budget_seconds + settings.POLL_LEASE_SECONDS
+    # Renewed after every batch, so a dead worker's endpoints come back within one lease.
+    lease = settings.POLL_LEASE_SECONDS
     endpoints = endpoints_pollable()
     if endpoint_ids is not None:
         endpoints = endpoints.filter(pk__in=endpoint_ids)
