@@ -1,0 +1,105 @@
+"""Submit, track, cancel, retry and purge: validation, audit, and RunPod's refusals."""
+
+import pytest
+from django.db import connection
+
+from jobs import runpod, services
+from jobs.models import AuditEntry, Job
+from tests.factories import make_job
+
+
+def test_a_submission_is_stored_pending_and_audited(db, endpoint, operator):
+    """A valid submission becomes a PENDING job with the audit entry naming who asked."""
+    job = services.job_submit(endpoint=endpoint, input={"prompt": "hi"}, user=operator, remote_addr="10.0.0.1")
+    assert job.status == "PENDING" and job.submitted_by == operator and job.runpod_id is None
+    entry = AuditEntry.objects.get(job=job)
+    assert entry.action == "submit" and entry.username == "operator" and entry.remote_addr == "10.0.0.1"
+
+
+def test_an_oversize_input_is_refused_with_the_limit_and_nothing_is_stored(db, endpoint):
+    """An input over RunPod's 10 MB /run limit is refused before anything is stored or sent."""
+    big = {"blob": "x" * (runpod.RUN_MAX_BYTES + 1)}
+    with pytest.raises(services.InputError, match="10 MB"):
+        services.job_submit(endpoint=endpoint, input=big)
+    assert not Job.objects.exists() and not AuditEntry.objects.exists()
+
+
+def test_runsync_accepts_up_to_twenty_megabytes(db, endpoint):
+    """The same 11 MB input fits /runsync's 20 MB limit."""
+    job = services.job_submit(endpoint=endpoint, input={"blob": "x" * 11_000_000}, mode="runsync")
+    assert job.mode == "runsync"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"input": ["not", "an", "object"]}, "JSON object"),
+        ({"input": {}, "mode": "turbo"}, "Mode"),
+        ({"input": {}, "webhook": "ftp://example.com/x"}, "webhook"),
+        ({"input": {}, "webhook": "javascript:alert(1)"}, "webhook"),
+        ({"input": {}, "policy": {"executionTimeout": 10}}, "executionTimeout"),
+        ({"input": {}, "policy": {"ttl": "soon"}}, "ttl"),
+        ({"input": {}, "policy": {"lowPriority": "yes"}}, "lowPriority"),
+        ({"input": {}, "policy": {"priority": 1}}, "Unknown policy"),
+        ({"input": {}, "s3_config": {"bucketName": "b"}}, "s3Config"),
+    ],
+)
+def test_bad_submissions_say_what_is_wrong(db, endpoint, kwargs, message):
+    """Each kind of bad submission is refused with a message naming the problem."""
+    with pytest.raises(services.InputError, match=message):
+        services.job_submit(endpoint=endpoint, **kwargs)
+    assert not Job.objects.exists()
+
+
+def test_s3_config_is_stored_encrypted(db, endpoint):
+    """s3Config holds secrets: it is kept encrypted, never in the clear."""
+    s3 = {"accessId": "AKIA", "accessSecret": "very-secret-s3", "bucketName": "b", "endpointUrl": "https://s3"}
+    job = services.job_submit(endpoint=endpoint, input={}, s3_config=s3)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT s3_config FROM jobs_job WHERE id = %s", [job.pk])
+        stored = cursor.fetchone()[0]
+    assert "very-secret-s3" not in stored
+
+
+def test_tracking_an_id_twice_keeps_one_job(db, endpoint, operator):
+    """Tracking is idempotent: the same RunPod id on the same endpoint is one job."""
+    first = services.job_track(endpoint=endpoint, runpod_id="abc-123", user=operator)
+    second = services.job_track(endpoint=endpoint, runpod_id=" abc-123 ", user=operator)
+    assert first.pk == second.pk and first.tracked and first.next_poll_at is not None
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "two words", "x" * 201])
+def test_a_bad_job_id_cannot_be_tracked(db, endpoint, bad):
+    """Job ids are single words of reasonable length."""
+    with pytest.raises(services.InputError):
+        services.job_track(endpoint=endpoint, runpod_id=bad)
+
+
+def test_a_finished_job_cannot_be_cancelled(db, operator):
+    """Cancel is refused for final jobs without calling RunPod."""
+    job = make_job(status="COMPLETED")
+    with pytest.raises(services.InputError, match="cannot be cancelled"):
+        services.job_cancel(job=job, user=operator)
+
+
+def test_only_failed_or_timed_out_jobs_can_be_retried(db, operator):
+    """Retry is refused for a completed job without calling RunPod."""
+    with pytest.raises(services.InputError, match="FAILED or TIMED_OUT"):
+        services.job_retry(job=make_job(status="COMPLETED"), user=operator)
+
+
+def test_a_refused_cancel_is_audited_as_an_error(transactional_db, sim, sim_endpoint, operator):
+    """When RunPod refuses (here: it does not know the job), the error is shown and audited, not raised raw."""
+    job = make_job(sim_endpoint, status="IN_PROGRESS", runpod_id="no-such-job")
+    with pytest.raises(services.ActionError, match="404"):
+        services.job_cancel(job=job, user=operator)
+    entry = AuditEntry.objects.get(action="cancel")
+    assert entry.outcome == "error" and entry.username == "operator"
+    assert "sim-key" not in (entry.message + str(entry.detail))
+
+
+def test_run_again_copies_input_and_options(db, endpoint, operator):
+    """Run again makes a new PENDING job with the same input, mode and streaming flag."""
+    old = make_job(endpoint, status="FAILED", input={"a": 1}, mode="runsync", streaming=False)
+    new = services.job_run_again(job=old, user=operator)
+    assert new.pk != old.pk and new.input == {"a": 1} and new.mode == "runsync" and new.status == "PENDING"
