@@ -76,7 +76,11 @@ class Gate:
         roll -= config.drop_rate
         if roll < config.timeout_rate:
             faults["timeout"] += 1
-            await asyncio.sleep(config.hang_seconds)
+            try:
+                await asyncio.sleep(config.hang_seconds)
+            except asyncio.CancelledError:
+                scope[DROP_KEY] = True  # the server is stopping: the hung request ends as a dropped connection
+                return True
             if rng.random() < 0.5:
                 scope[DROP_KEY] = True
             else:

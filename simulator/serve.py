@@ -20,5 +20,7 @@ def uvicorn_config(app: SimulatorApp, *, host: str = "127.0.0.1", port: int = 0,
         log_level=log_level,
         backlog=4096,
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=2,  # requests hung on purpose (timeout_rate) must not hold up a stop
         ws="none",
+        proxy_headers=False,
     )
