@@ -7,7 +7,7 @@ several times, and reports the median. Two drivers:
 - `python`: asyncio + httpx on the aiohttp transport, the stack the dashboard's poller uses.
 
     .venv/bin/python bench/simulator_load.py                      # both drivers (wrk if installed), 5 runs
-    .venv/bin/python bench/simulator_load.py --driver python --runs 3 --duration 5 --json var/sim-bench.json
+    .venv/bin/python bench/simulator_load.py --driver python --processes 2 --runs 3 --json var/sim-bench.json
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -119,15 +120,30 @@ async def python_load(base: str, ids: list[str], connections: int, duration: flo
     return sum(counts) / elapsed
 
 
+def python_process(base: str, ids: list[str], connections: int, duration: float) -> float:
+    return asyncio.run(python_load(base, ids, connections, duration))
+
+
+def python_parallel(base: str, ids: list[str], args: argparse.Namespace) -> float:
+    """The asyncio driver in --processes processes at once (one Python process saturates its own core)."""
+    if args.processes == 1:
+        return python_process(base, ids, args.connections, args.duration)
+    per_process = max(1, args.connections // args.processes)
+    with ProcessPoolExecutor(args.processes) as pool:
+        runs = [pool.submit(python_process, base, ids, per_process, args.duration) for _ in range(args.processes)]
+        return sum(run.result() for run in runs)
+
+
 def measure(driver: str, args: argparse.Namespace, base: str, ids: list[str], ids_file: str) -> dict:
     results = []
     for _ in range(args.runs):
         if driver == "wrk":
             rps = run_wrk(base.removesuffix("/v2"), ids_file, args.connections, args.duration)
         else:
-            rps = asyncio.run(python_load(base, ids, args.connections, args.duration))
+            rps = python_parallel(base, ids, args)
         results.append(round(rps))
-    return {"driver": driver, "median_rps": statistics.median(results), "runs_rps": results}
+    name = driver if driver == "wrk" or args.processes == 1 else f"python x{args.processes}"
+    return {"driver": name, "median_rps": statistics.median(results), "runs_rps": results}
 
 
 def machine() -> str:
@@ -144,6 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--processes", type=int, default=1, help="processes of the python driver")
     parser.add_argument("--jobs", type=int, default=1000, help="jobs whose status is read round-robin")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
