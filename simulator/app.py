@@ -34,6 +34,7 @@ from simulator.control import control_routes
 from simulator.engine import QueueFull
 from simulator.faults import DROP_KEY, Gate
 from simulator.jobs import InputError, Job
+from simulator.pool import Pool
 from simulator.state import Simulator
 
 RUN_MAX_BYTES = 10 * 1024 * 1024
@@ -163,7 +164,7 @@ class EndpointApi:
         removed = self.sim.engine.purge(self._pool(request))
         return JSONResponse({"removed": removed, "status": "completed"})
 
-    def _pool(self, request: Request) -> Any:
+    def _pool(self, request: Request) -> Pool:
         return self.sim.engine.pools[request.path_params["endpoint_id"]]
 
     def _job(self, request: Request) -> Job | None:

@@ -7,7 +7,9 @@ import uvicorn
 from simulator.app import SimulatorApp
 
 
-def uvicorn_config(app: SimulatorApp, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"):
+def uvicorn_config(
+    app: SimulatorApp, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+) -> uvicorn.Config:
     """The uvicorn settings for the simulator: the fast loop and parser, no access log, deep backlog."""
     return uvicorn.Config(
         app,
