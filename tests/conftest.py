@@ -1,10 +1,21 @@
 """Shared fixtures. Layer-specific ones live beside their tests (tests/browser/conftest.py, ...)."""
 
+import asyncio
 import uuid
 
 import pytest
 
 from tests.factories import make_endpoint, make_user
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_poller_connections():
+    """The poller's ORM calls run in asgiref's executor thread; close its connection so the test DB can be dropped."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    asyncio.run(sync_to_async(connections.close_all)())
 
 
 @pytest.fixture
