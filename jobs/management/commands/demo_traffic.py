@@ -58,8 +58,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, interval, count, seed, wait, **options):
         stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
+        previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.loop(stop, interval=interval, count=count, seed=seed, wait=wait)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def loop(self, stop, *, interval, count, seed, wait):
         endpoints = {e.name: e for e in Endpoint.objects.filter(name__in=[d.name for d in DEMO_ENDPOINTS])}
         if len(endpoints) < len(DEMO_ENDPOINTS):
             raise CommandError("The demo endpoints are missing: run `python manage.py demo_setup` first.")
@@ -97,6 +103,8 @@ class DemoTraffic:
         self.endpoints = endpoints
         self.rng = rng
         self.user = User.objects.filter(username="operator").first()
+        # Every kind once first, so each page has something to show within the first minute.
+        self.opening = [self.quick, self.streaming, self.failing, self.runsync, self.slow, self.burst, self.tracked]
         self.actions: list[tuple[float, Callable[[], object]]] = [
             (5, self.quick),
             (2, self.slow),
@@ -116,12 +124,15 @@ class DemoTraffic:
         if waiting >= MAX_BACKLOG:
             logger.info("demo traffic paused: %s jobs are not final yet", waiting)
             return
-        weights = [weight for weight, _ in self.actions]
-        action = self.rng.choices([action for _, action in self.actions], weights)[0]
+        action = self.opening.pop(0) if self.opening else self.pick()
         try:
             action()
         except Exception:
             logger.exception("demo action %s failed", action.__name__)
+
+    def pick(self) -> Callable[[], object]:
+        weights = [weight for weight, _ in self.actions]
+        return self.rng.choices([action for _, action in self.actions], weights)[0]
 
     def backlog(self) -> int:
         jobs = Job.objects.filter(endpoint__in=self.endpoints.values())
@@ -173,8 +184,8 @@ class DemoTraffic:
         cutoff = timezone.now() - timedelta(seconds=8)
         job = (
             Job.objects.filter(endpoint__in=self.endpoints.values(), status__in=CANCELLABLE_STATES)
-            .filter(submitted_at__lt=cutoff)
-            .order_by("submitted_at")
+            .filter(created_at__lt=cutoff)
+            .order_by("created_at")
             .first()
         )
         return services.job_cancel(job=job, user=self.user) if job else self.slow()
