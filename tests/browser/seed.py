@@ -153,7 +153,7 @@ def seed_demo(now=None, *, user=None):
         error_raw=json.dumps({"error_type": "OOM"}),
     )
     jobs["running"] = make_history_job(llama, now, status="IN_PROGRESS", minutes_ago=1, user=user, streaming=True)
-    words = "The lighthouse keeper climbed the stairs as the storm rolled in".split()
+    words = ["The", "lighthouse", "keeper", "climbed", "the", "stairs", "as", "the", "storm", "rolled", "in"]
     StreamChunk.objects.bulk_create(
         StreamChunk(job=jobs["running"], seq=i, output=word + " ", received_at=now - timedelta(seconds=20 - i))
         for i, word in enumerate(words)
