@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from dashboard import views
+from dashboard import hooks, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -22,6 +22,7 @@ urlpatterns = [
     path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),
     path("jobs/<int:pk>/run-again/", views.job_run_again, name="job_run_again"),
     path("audit/", views.audit_list, name="audit_list"),
+    path("hooks/runpod/<int:endpoint_pk>/<str:token>/", hooks.runpod_webhook, name="runpod_webhook"),
     path("admin/", admin.site.urls),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 
 from .models import AuditEntry, Endpoint, HealthSnapshot, Job
+from .services.webhooks import webhook_path
 
 
 def validate_base_url(url: str) -> str:
@@ -74,7 +75,25 @@ class EndpointAdmin(admin.ModelAdmin):
     list_display = ["name", "runpod_id", "base_url", "enabled", "key_refused", "last_poll_at", "last_health_at"]
     list_filter = ["enabled"]
     search_fields = ["name", "runpod_id"]
-    readonly_fields = ["auth_failed_at", "backoff_until", "last_error", "last_error_at", "last_poll_at"]
+    readonly_fields = [
+        "webhook_url",
+        "auth_failed_at",
+        "backoff_until",
+        "last_error",
+        "last_error_at",
+        "last_poll_at",
+    ]
+
+    @admin.display(description="webhook URL")
+    def webhook_url(self, obj):
+        """Give this to scripts that submit jobs elsewhere: RunPod then reports their results here."""
+        if not obj.pk:
+            return "Shown once the endpoint is saved."
+        return self.request_absolute(webhook_path(obj))
+
+    def get_form(self, request, obj=None, **kwargs):
+        self.request_absolute = request.build_absolute_uri
+        return super().get_form(request, obj, **kwargs)
 
     @admin.display(boolean=True, description="key refused")
     def key_refused(self, obj):

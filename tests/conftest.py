@@ -18,6 +18,17 @@ def _close_poller_connections():
     asyncio.run(sync_to_async(connections.close_all)())
 
 
+@pytest.fixture(autouse=True)
+def plain_static_storage(settings):
+    """Pages link static files by name; the hashed manifest exists only after collectstatic. Fast hashing too."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def viewer(db):
     return make_user("Viewers", username="viewer")
