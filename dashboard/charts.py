@@ -218,9 +218,11 @@ def line_chart(buckets, series, *, title="", size="large", unit=""):
         points = [(_x(frame, i, len(buckets)), _value(b, key)) for i, b in enumerate(buckets)]
         for run in _runs(points):
             d = " ".join(f"{'M' if n == 0 else 'L'}{x:.1f},{_y(frame, y, top):.1f}" for n, (x, y) in enumerate(run))
-            if len(run) == 1:
-                d += " h0.1"
             paths.append(format_html('<path class="line c-{}" d="{}"/>', css, d))
+            if len(run) == 1:
+                # A lone point (data in one bucket only) would be an invisible line: mark it with a dot.
+                x, y = run[0]
+                paths.append(svg_tag('<circle class="dot c-{}" cx="{}" cy="{}" r="2.5"/>', css, x, _y(frame, y, top)))
     content = join_safe(
         [
             _axes(frame, buckets, top, unit=unit),

@@ -100,7 +100,7 @@ def endpoint_stats_hx(request, pk):
 def endpoint_purge(request, pk):
     """GET: what a purge would remove and a typed confirmation; POST: purge, then RunPod's count."""
     endpoint = get_object_or_404(Endpoint, pk=pk)
-    context = {"endpoint": endpoint, "form": PurgeForm(endpoint=endpoint)}
+    context = {"endpoint": endpoint, "form": PurgeForm(endpoint=endpoint), "removed": None}
     status = 200
     if request.method == "POST":
         form = PurgeForm(request.POST, endpoint=endpoint)
