@@ -52,11 +52,15 @@ def free_port() -> int:
 def broker_env(env: dict[str, str]) -> dict[str, str]:
     """Redis when one answers; otherwise the embedded broker, with a one-line notice."""
     url = env.get("CELERY_BROKER_URL") or env.get("REDIS_URL") or DEFAULT_REDIS_URL
-    if not url.startswith(("redis://", "rediss://")) or redis_answers(url):
+    if not url.startswith(("redis://", "rediss://")):
         print(f"Broker: {url}")
         return {}
+    if redis_answers(url):
+        print(f"Broker: {url}")
+        # Named explicitly so the cache (login attempt counts) is shared by the web processes too.
+        return {"REDIS_URL": env.get("REDIS_URL") or url}
     print(f"No Redis answers at {url}: using the embedded broker in var/celery-broker/ (one machine only).")
-    # The cache stays in each process's memory: nothing shared needs it.
+    # The cache stays in each process's memory: login attempts are then counted per web process.
     return {"CELERY_BROKER_URL": EMBEDDED_BROKER_URL, "USE_REDIS_CACHE": "no"}
 
 
