@@ -18,21 +18,20 @@ register = template.Library()
 # Labels for states that are not JobStatus choices but appear as timeline events.
 EVENT_LABELS = {"EXPIRED": "Expired at RunPod", "NOT_FOUND": "Unknown to RunPod", "UNKNOWN": "Unknown"}
 ACTIVE_STATES = {"PENDING", "IN_QUEUE", "IN_PROGRESS"}
+# JobStatus.values builds a new list on each access; badges are drawn hundreds of times per page.
+STATUS_LABELS = {**dict(JobStatus.choices), **EVENT_LABELS}
+STATUS_CLASSES = {status: f"st-{status.lower()}" for status in STATUS_LABELS}
 
 
 @register.filter
 def status_label(status: str) -> str:
-    if status in JobStatus.values:
-        return JobStatus(status).label
-    return EVENT_LABELS.get(status, status)
+    return STATUS_LABELS.get(status, status)
 
 
 @register.filter
 def status_class(status: str) -> str:
     """A CSS class per known state; any state RunPod invents later is shown neutrally."""
-    if status in JobStatus.values or status in EVENT_LABELS:
-        return f"st-{status.lower()}"
-    return "st-unknown"
+    return STATUS_CLASSES.get(status, "st-unknown")
 
 
 @register.filter
@@ -59,16 +58,20 @@ def relative(value: datetime, now: datetime) -> str:
     return timezone.localtime(value).strftime("%Y-%m-%d")
 
 
-@register.filter
-def reltime(value):
+def time_tag(value, now):
     """<time> showing "3 min ago", with the exact time on hover; app.js keeps the words current."""
-    if not value:
-        return mark_safe('<span class="muted">—</span>')
     local = timezone.localtime(value)
     exact = local.strftime("%Y-%m-%d %H:%M:%S.") + f"{local.microsecond // 1000:03d} {local.tzname()}"
     return format_html(
-        '<time datetime="{}" title="{}" data-rel>{}</time>', value.isoformat(), exact, relative(value, timezone.now())
+        '<time datetime="{}" title="{}" data-rel>{}</time>', value.isoformat(), exact, relative(value, now)
     )
+
+
+@register.filter
+def reltime(value):
+    if not value:
+        return mark_safe('<span class="muted">—</span>')
+    return time_tag(value, timezone.now())
 
 
 @register.filter

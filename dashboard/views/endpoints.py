@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -25,6 +26,9 @@ WINDOWS = {
 }
 DEFAULT_WINDOW = "1h"
 CHART_POINTS = 120
+# Windows with buckets this wide or wider are cached (see window_series).
+LONG_BUCKET_SECONDS = 120
+CHART_CACHE_SECONDS = 300
 RECENT_JOBS = 10
 QUEUE_SERIES = [("jobs_in_queue", "In queue", "queue"), ("jobs_in_progress", "In progress", "progress")]
 WORKER_SERIES = [(key, label, css) for key, label, css in WORKER_STATES]
@@ -39,21 +43,42 @@ def _endpoint_or_404(pk, now):
         raise Http404("No such endpoint.") from None
 
 
+def window_series(endpoint, window_name, now):
+    """Health and throughput buckets over the window.
+
+    A long window reads up to a week of snapshots and finished jobs; its buckets are minutes or hours wide, so
+    the result is kept in the cache for up to five minutes (never longer than a bucket).
+    """
+    window = WINDOWS[window_name]
+    bucket = selectors.bucket_seconds(window, CHART_POINTS)
+
+    def read():
+        since = now - window
+        return (
+            selectors.health_series(endpoint, since=since, until=now, points=CHART_POINTS),
+            selectors.throughput_series(endpoint, since=since, until=now, points=CHART_POINTS),
+        )
+
+    if bucket < LONG_BUCKET_SECONDS:
+        return read()
+    ttl = min(bucket, CHART_CACHE_SECONDS)
+    key = f"dashboard:charts:{endpoint.pk}:{window_name}:{int(now.timestamp() // ttl)}"
+    return cache.get_or_set(key, read, ttl)
+
+
 def chart_context(endpoint, window_name, now):
     """The four charts over the window, and how often they are worth refreshing (one bucket)."""
-    window = WINDOWS[window_name]
-    since = now - window
-    health = selectors.health_series(endpoint, since=since, until=now, points=CHART_POINTS)
-    finished = selectors.throughput_series(endpoint, since=since, until=now, points=CHART_POINTS)
-    stats = selectors.finished_stats([endpoint.pk], since=since, until=now).get(endpoint.pk)
+    health, finished = window_series(endpoint, window_name, now)
+    bucket = selectors.bucket_seconds(WINDOWS[window_name], CHART_POINTS)
+    totals = {key: sum(b.values[key] for b in finished) for key in ("completed", "failed", "cancelled")}
     return {
         "window": window_name,
         "windows": list(WINDOWS),
         "health_series": health,
         "finished_series": finished,
-        "window_stats": stats or selectors.FinishedStats(),
-        "bucket_seconds": selectors.bucket_seconds(window, CHART_POINTS),
-        "chart_refresh_seconds": max(10, selectors.bucket_seconds(window, CHART_POINTS)),
+        "window_totals": totals,
+        "bucket_seconds": bucket,
+        "chart_refresh_seconds": max(10, bucket),
         "queue_series": QUEUE_SERIES,
         "worker_series": WORKER_SERIES,
         "throughput_series": THROUGHPUT_SERIES,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, FloatField, Func, OuterRef, Q, Subquery
+from django.db.models import Aggregate, Count, F, FloatField, OuterRef, Q, Subquery
 
 from jobs.models import Endpoint, HealthSnapshot, Job
 
@@ -130,49 +130,55 @@ def endpoint_queued(endpoint) -> dict:
     return {"snapshot": snapshot, "ours": ours}
 
 
+FINISHED_COUNTS = {
+    "completed": Count("id", filter=Q(status="COMPLETED")),
+    "failed": Count("id", filter=Q(status__in=FAILED_STATES)),
+    "cancelled": Count("id", filter=Q(status="CANCELLED")),
+}
+
+
 def finished_stats(endpoint_ids, *, since, until) -> dict[int, FinishedStats]:
     """Jobs that finished in [since, until) per endpoint: counts and delay/execution percentiles."""
-    finished = Job.objects.filter(endpoint_id__in=list(endpoint_ids), finished_at__gte=since, finished_at__lt=until)
-    counts = finished.values("endpoint_id").annotate(
-        completed=Count("id", filter=Q(status="COMPLETED")),
-        failed=Count("id", filter=Q(status__in=FAILED_STATES)),
-        cancelled=Count("id", filter=Q(status="CANCELLED")),
-    )
+    finished = Job.objects.filter(
+        endpoint_id__in=list(endpoint_ids), finished_at__gte=since, finished_at__lt=until
+    ).order_by()
+    if connection.vendor == "postgresql":
+        # One pass: the counts and both columns' percentiles in the same GROUP BY.
+        rows = finished.values("endpoint_id").annotate(
+            **FINISHED_COUNTS, delay=PercentilesCont("delay_ms"), execution=PercentilesCont("execution_ms")
+        )
+        return {
+            row["endpoint_id"]: FinishedStats(
+                row["completed"],
+                row["failed"],
+                row["cancelled"],
+                Percentiles(*(row["delay"] or ())),
+                Percentiles(*(row["execution"] or ())),
+            )
+            for row in rows
+        }
+    counts = finished.values("endpoint_id").annotate(**FINISHED_COUNTS)
     stats = {row["endpoint_id"]: FinishedStats(row["completed"], row["failed"], row["cancelled"]) for row in counts}
-    if not stats:
-        return stats
-    percentiles = _percentiles_pg if connection.vendor == "postgresql" else _percentiles_python
-    for endpoint_id, (delay, execution) in percentiles(finished).items():
-        stats[endpoint_id].delay = delay
-        stats[endpoint_id].execution = execution
+    if stats:
+        for endpoint_id, (delay, execution) in _percentiles_python(finished).items():
+            stats[endpoint_id].delay = delay
+            stats[endpoint_id].execution = execution
     return stats
 
 
-class PercentileCont(Func):
-    """PostgreSQL's percentile_cont(fraction) WITHIN GROUP (ORDER BY expression)."""
+class PercentilesCont(Aggregate):
+    """PostgreSQL's percentile_cont(ARRAY[.5, .9, .99]) WITHIN GROUP (ORDER BY expression): p50, p90, p99.
+
+    An Aggregate, not a Func: Django leaves aggregates out of GROUP BY, but groups by a plain Func's columns.
+    """
 
     function = "percentile_cont"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    contains_aggregate = True
-    output_field = FloatField()
+    template = "%(function)s(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY %(expressions)s)"
 
-    def __init__(self, expression, fraction: float):
-        super().__init__(expression, fraction=float(fraction))
+    def __init__(self, column):
+        from django.contrib.postgres.fields import ArrayField
 
-
-def _percentiles_pg(finished) -> dict:
-    fractions = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
-    aggregates = {}
-    for column in ("delay_ms", "execution_ms"):
-        for name, fraction in fractions.items():
-            aggregates[f"{column}_{name}"] = PercentileCont(F(column), fraction)
-    rows = finished.order_by().values("endpoint_id").annotate(**aggregates)
-    return {
-        row["endpoint_id"]: tuple(
-            Percentiles(*(row[f"{column}_{name}"] for name in fractions)) for column in ("delay_ms", "execution_ms")
-        )
-        for row in rows
-    }
+        super().__init__(F(column), output_field=ArrayField(FloatField()))
 
 
 # Other databases: the newest finished jobs, read in bulk and ranked in Python.

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q, Subquery, TextField
+from django.db.models import Q, TextField
 from django.db.models.functions import Cast, Substr
 
-from jobs.models import FINAL_STATES, Job, StatusTransition, StreamChunk
+from jobs.models import Job, StatusTransition, StreamChunk
 
-from .paging import Cursor, keyset_page, row_cursor
+from .paging import Cursor, keyset_page, older_than, row_cursor
 
 # Text search in inputs reads at most this many of the newest jobs matching the other filters per page.
 TEXT_SEARCH_SCAN = 20_000
@@ -51,7 +51,8 @@ class JobFilters:
         if self.endpoint_id is not None:
             qs = qs.filter(endpoint_id=self.endpoint_id)
         if self.status == "active":
-            qs = qs.exclude(status__in=(*FINAL_STATES, "SUBMIT_FAILED"))
+            # Still changing: due for a poll (the partial index job_due holds exactly these), or not sent yet.
+            qs = qs.filter(Q(next_poll_at__isnull=False) | Q(status="PENDING"))
         elif self.status:
             qs = qs.filter(status=self.status)
         if self.since is not None:
@@ -99,23 +100,28 @@ def job_list(filters: JobFilters, *, after: Cursor | None = None, before: Cursor
 
 
 def _job_text_search(filters: JobFilters, qs, q: str, *, after: Cursor | None, limit: int) -> JobPage:
-    """Jobs whose input contains q, among the TEXT_SEARCH_SCAN newest that match the other filters."""
+    """Jobs whose input contains q, among the TEXT_SEARCH_SCAN newest that match the other filters.
+
+    1. Find the oldest row of that window (an index scan with OFFSET, no table read).
+    2. Search newest first down to it; the database stops as soon as it has a page of matches.
+    3. Fewer matches than a page: say how far back we read, and offer to go on from there.
+    """
     window = filters.apply(Job.objects.all())
     if after is not None:
-        window = window.filter(Q(created_at__lt=after.at) | Q(created_at=after.at, id__lt=after.id))
-    window_ids = window.order_by("-created_at", "-id").values("id")[:TEXT_SEARCH_SCAN]
-    matches = qs.filter(id__in=Subquery(window_ids)).annotate(input_text=Cast("input", TextField()))
-    rows = list(matches.filter(input_text__icontains=q).order_by("-created_at", "-id")[: limit + 1])
+        window = window.filter(older_than(after))
+        qs = qs.filter(older_than(after))
+    edge = list(window.order_by("-created_at", "-id").values_list("created_at", "id")[TEXT_SEARCH_SCAN - 1 :][:1])
+    if edge:
+        at, pk = edge[0]
+        qs = qs.filter(Q(created_at__gte=at) & (Q(created_at__gt=at) | Q(id__gte=pk)))
+    matches = qs.annotate(input_text=Cast("input", TextField())).filter(input_text__icontains=q)
+    rows = list(matches.order_by("-created_at", "-id")[: limit + 1])
     page = JobPage(jobs=rows[:limit], search="text")
     if len(rows) > limit:
         page.older = row_cursor(rows[limit - 1], "created_at")
-        return page
-    # Fewer matches than a page: say how far back we read, and offer to read on from there.
-    edge = window.order_by("-created_at", "-id").values("created_at", "id")[TEXT_SEARCH_SCAN - 1 : TEXT_SEARCH_SCAN]
-    edge = list(edge)
-    if edge:
-        page.scanned_to = edge[0]["created_at"]
-        page.scan_more = Cursor(edge[0]["created_at"], edge[0]["id"]).encode()
+    elif edge:
+        page.scanned_to = edge[0][0]
+        page.scan_more = Cursor(*edge[0]).encode()
     return page
 
 

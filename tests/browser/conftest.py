@@ -48,12 +48,16 @@ def browser():
 
 @pytest.fixture(autouse=True)
 def plain_static_storage(settings):
-    """Pages link static files by name; the hashed manifest exists only after collectstatic."""
+    """Static files by name (the hashed manifest exists only after collectstatic), quick password hashing, and a
+    cache of this test's own."""
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}
+    }
 
 
 @pytest.fixture

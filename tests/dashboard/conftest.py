@@ -1,5 +1,7 @@
 """Fixtures for view tests: test clients logged in as each role."""
 
+import uuid
+
 import pytest
 from django.test import Client
 
@@ -8,6 +10,14 @@ from django.test import Client
 def fast_passwords(settings):
     """Tests create many users; the real hasher is slow on purpose."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(settings):
+    """A cache of this test's own (the configured one may be a Redis shared with other runs)."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}
+    }
 
 
 @pytest.fixture(autouse=True)
