@@ -1,0 +1,167 @@
+"""Nobody does through the dashboard what they should not: login on every page and partial, roles on every POST
+checked by the server, CSRF on every POST, the admin for admins only."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from jobs.models import AuditEntry, Endpoint, Job, StatusTransition
+
+from .conftest import logged_in
+from .routes import GETS, POSTS, PUBLIC, ROUTES, TOKEN_GUARDED, World, dashboard_url_names
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def world(hostile):
+    """Rows to act on, on an endpoint whose RunPod records every request it gets."""
+    return World.make(base_url=hostile.base_url, api_key="rpa_ACCESSKEY_42")
+
+
+def state():
+    """What a refused request must leave exactly as it was."""
+    return {
+        "jobs": sorted(Job.objects.values_list("pk", "status", "next_poll_at")),
+        "transitions": StatusTransition.objects.count(),
+        "audit_ok": AuditEntry.objects.exclude(outcome="denied").count(),
+        "endpoints": Endpoint.objects.count(),
+    }
+
+
+def test_the_route_table_covers_every_dashboard_url():
+    """A new page or action added without an access test makes this fail."""
+    assert dashboard_url_names() == {route.name for route in ROUTES} | PUBLIC | TOKEN_GUARDED
+
+
+@pytest.mark.parametrize("route", GETS, ids=lambda r: r.name)
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_every_page_and_partial_sends_anonymous_visitors_to_login(client, world, route, htmx):
+    """Anonymous GETs of any page or partial are redirected to the login page and show nothing."""
+    response = client.get(world.url(route), **(HX if htmx else {}))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert b"queued" not in response.content
+
+
+@pytest.mark.parametrize("route", POSTS, ids=lambda r: r.name)
+def test_every_post_from_an_anonymous_visitor_changes_nothing(client, world, hostile, route):
+    """An anonymous POST goes to the login page; nothing is stored and RunPod hears nothing."""
+    before = state()
+    response = client.post(world.url(route), world.data(route))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert state() == before
+    assert hostile.seen == []
+
+
+@pytest.mark.parametrize("route", POSTS, ids=lambda r: r.name)
+def test_every_post_from_a_viewer_is_refused_audited_and_never_reaches_runpod(as_viewer, world, hostile, route):
+    """A viewer's POST (with a valid body, as if the button were there) gets 403 and an audit entry."""
+    before = state()
+    response = as_viewer.post(world.url(route), world.data(route))
+    assert response.status_code == 403
+    assert state() == before
+    assert hostile.seen == []
+    denied = AuditEntry.objects.get(outcome="denied")
+    assert denied.username == "viewer"
+
+
+@pytest.mark.parametrize("route", POSTS, ids=lambda r: r.name)
+def test_every_post_without_a_csrf_token_is_refused(operator, world, hostile, route):
+    """An operator's POST without the CSRF token is refused before the view runs."""
+    client = logged_in(operator, enforce_csrf_checks=True)
+    before = state()
+    response = client.post(world.url(route), world.data(route))
+    assert response.status_code == 403
+    assert b"CSRF" in response.content
+    assert state() == before
+    assert hostile.seen == []
+
+
+@pytest.mark.parametrize("route", POSTS, ids=lambda r: r.name)
+def test_the_same_post_with_its_csrf_token_gets_through(operator, world, route):
+    """The control for the CSRF test: with the token from a page, the operator's POST reaches the view."""
+    client = logged_in(operator, enforce_csrf_checks=True)
+    client.get(reverse("overview"))
+    token = client.cookies["csrftoken"].value
+    response = client.post(world.url(route), world.data(route), HTTP_X_CSRFTOKEN=token)
+    assert response.status_code != 403
+
+
+def test_logging_in_and_out_need_the_csrf_token_too(viewer):
+    """Login and logout forms are CSRF-protected like every other POST."""
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(reverse("login"), {"username": "viewer", "password": "pw-for-tests-only"})
+    assert response.status_code == 403 and "_auth_user_id" not in client.session
+    client = logged_in(viewer, enforce_csrf_checks=True)
+    assert client.post(reverse("logout")).status_code == 403
+    assert "_auth_user_id" in client.session
+
+
+ADMIN_ADD = "/admin/jobs/endpoint/add/"
+
+
+def endpoint_form(**fields):
+    data = {
+        "name": "new-endpoint",
+        "runpod_id": "abc123",
+        "base_url": "https://api.runpod.ai/v2",
+        "api_key": "rpa_NEWKEY_1",
+        "enabled": "on",
+        "poll_running_seconds": "2",
+        "poll_queued_seconds": "3",
+        "poll_queued_max_seconds": "30",
+        "status_rate_per_10s": "2000",
+        "status_concurrency": "400",
+        "run_rate_per_10s": "1000",
+    }
+    data.update(fields)
+    return data
+
+
+@pytest.mark.parametrize("who", [None, "viewer", "operator"])
+def test_only_admins_reach_the_admin_where_base_urls_are_set(request, who):
+    """Anyone but an admin is sent to the admin login, and cannot add an endpoint (or its base URL)."""
+    client = logged_in(request.getfixturevalue(who)) if who else Client()
+    assert client.get(ADMIN_ADD).status_code == 302
+    response = client.post(ADMIN_ADD, endpoint_form(base_url="http://attacker.example/v2"))
+    assert response.status_code == 302 and "login/" in response["Location"]
+    assert not Endpoint.objects.exists()
+
+
+BAD_BASE_URLS = [
+    "javascript:alert(1)",
+    "ftp://files.example.com/v2",
+    "file:///etc/passwd",
+    "https://user:secret@api.runpod.ai/v2",
+    "https://:secret@api.runpod.ai/v2",
+    "https://api.runpod.ai/v2?key=rpa_x",
+    "https://api.runpod.ai/v2#frag",
+    "http://",
+    "https://",
+    " ",
+]
+
+
+@pytest.mark.parametrize("url", BAD_BASE_URLS)
+def test_the_admin_refuses_base_urls_that_are_not_plain_http(as_admin, url):
+    """Only http(s) base URLs without credentials, query or fragment are accepted, with a message."""
+    response = as_admin.post(ADMIN_ADD, endpoint_form(base_url=url))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["base_url"]
+    assert not Endpoint.objects.exists()
+
+
+def test_the_admin_stores_a_plain_https_base_url(as_admin):
+    """The control: a clean https URL is accepted (trailing slash trimmed)."""
+    response = as_admin.post(ADMIN_ADD, endpoint_form(base_url="https://api.runpod.ai/v2/"))
+    assert response.status_code == 302
+    assert Endpoint.objects.get().base_url == "https://api.runpod.ai/v2"
+
+
+def test_a_base_url_without_a_scheme_is_never_guessed_as_plain_http(as_admin):
+    """A scheme-less URL must not become http://, which would send the API key in clear text."""
+    as_admin.post(ADMIN_ADD, endpoint_form(base_url="api.runpod.ai/v2"))
+    assert [e.base_url for e in Endpoint.objects.all()] in ([], ["https://api.runpod.ai/v2"])
