@@ -29,6 +29,13 @@ class EndpointForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Stored encrypted. Leave empty to keep the current key.",
     )
+    # A URL typed without a scheme becomes https://, never http://, which would send the key in clear text.
+    base_url = forms.URLField(
+        label="Base URL",
+        max_length=300,
+        assume_scheme="https",
+        help_text="RunPod's API base, without the endpoint id.",
+    )
 
     class Meta:
         model = Endpoint
