@@ -25,7 +25,12 @@ ROUTES = [
     Route("endpoint_purge", ("GET", "POST"), ("endpoint",), (("confirm", "{endpoint.name}"),)),
     Route("job_list", ("GET",)),
     Route("job_rows_hx", ("GET",)),
-    Route("job_submit", ("GET", "POST"), (), (("endpoint", "{endpoint.pk}"), ("input", "{{\"prompt\": \"hi\"}}"), ("mode", "async"))),
+    Route(
+        "job_submit",
+        ("GET", "POST"),
+        (),
+        (("endpoint", "{endpoint.pk}"), ("input", '{{"prompt": "hi"}}'), ("mode", "async")),
+    ),
     Route("job_track", ("POST",), (), (("endpoint", "{endpoint.pk}"), ("runpod_id", "tracked-elsewhere"))),
     Route("job_detail", ("GET",), ("job",)),
     Route("job_live_hx", ("GET",), ("job",)),
