@@ -27,3 +27,5 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]
+
+handler500 = "dashboard.errors.server_error"
