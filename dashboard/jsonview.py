@@ -99,10 +99,13 @@ def _scalar(value):
     if isinstance(value, str):
         if len(value) <= STRING_PREVIEW:
             return format_html('<span class="j-str">"{}"</span>', value)
+        # An inline image is shown above the tree; its base64 here would only be noise.
+        preview, what = (value[:48], "an image") if image_source(value) else (value[:STRING_PREVIEW], "characters")
         return format_html(
-            '<span class="j-str">"{}…"</span> <span class="j-more">{} characters; the download has all of it</span>',
-            value[:STRING_PREVIEW],
+            '<span class="j-str">"{}…"</span> <span class="j-more">{} {}; the download has all of it</span>',
+            preview,
             f"{len(value):,}",
+            what if what == "characters" else "characters of " + what,
         )
     if isinstance(value, bool):
         return format_html('<span class="j-bool">{}</span>', "true" if value else "false")

@@ -107,6 +107,12 @@ class Session:
 
 
 @pytest.fixture
+def login_as(page, live_server):
+    """Log in an existing user (made with tests.browser.conftest.PASSWORD)."""
+    return lambda username: Session(page, live_server).login(username)
+
+
+@pytest.fixture
 def as_user(page, live_server):
     """Log in a new user of the given role: `session = as_user("Operators")`."""
 

@@ -11,7 +11,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from jobs.models import Endpoint, HealthSnapshot, Job, StatusTransition, StreamChunk
+from jobs import services
+from jobs.models import AuditEntry, Endpoint, HealthSnapshot, Job, StatusTransition, StreamChunk
 from tests.factories import make_endpoint
 
 TRACEBACK = """Traceback (most recent call last):
@@ -160,4 +161,27 @@ def seed_demo(now=None, *, user=None):
     )
     Job.objects.filter(pk=jobs["running"].pk).update(stream_seq=11)
     jobs["queued"] = make_history_job(sdxl, now, status="IN_QUEUE", minutes_ago=0.2, user=user)
+    seed_audit(now, user, sdxl, jobs)
     return {"endpoints": [sdxl, llama, whisper], **jobs}
+
+
+def seed_audit(now, user, endpoint, jobs):
+    """A few entries of each outcome, as the actions above would have left them."""
+    entries = [
+        ("submit", jobs["completed"], None, "ok", "/run to sdxl-turbo", 6),
+        ("submit", jobs["failed"], None, "ok", "/run to sdxl-turbo", 4),
+        ("retry", jobs["failed"], None, "error", "RunPod is rate limiting this endpoint (429). Try again shortly.", 3),
+        ("purge", None, endpoint, "ok", "RunPod removed 12 queued job(s)", 2),
+        ("cancel", jobs["running"], None, "denied", "POST refused: the user may not cancel", 1),
+    ]
+    for action, job, target, outcome, message, minutes in entries:
+        entry = services.audit_record(
+            action=action,
+            user=user,
+            job=job,
+            endpoint=target,
+            outcome=outcome,
+            message=message,
+            remote_addr="10.0.4.17",
+        )
+        AuditEntry.objects.filter(pk=entry.pk).update(at=now - timedelta(minutes=minutes))

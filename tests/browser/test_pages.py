@@ -5,14 +5,17 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import PASSWORD
 from tests.browser.seed import seed_demo
+from tests.factories import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def demo(transactional_db):
-    return seed_demo()
+    """Realistic rows, with an operator who submitted the jobs (she appears in the README's screenshots)."""
+    return seed_demo(user=make_user("Operators", username="olivia", password=PASSWORD))
 
 
 def test_login_is_required_and_works(page, live_server, as_user):
@@ -23,9 +26,9 @@ def test_login_is_required_and_works(page, live_server, as_user):
     expect(session.page.locator("h1")).to_have_text("Overview")
 
 
-def test_every_page_renders_and_is_saved(as_user, demo):
+def test_every_page_renders_and_is_saved(login_as, demo):
     """Overview, endpoint, jobs, job pages, submit, purge and audit render with their key parts."""
-    session = as_user("Operators")
+    session = login_as("olivia")
     page = session.page
     expect(page.locator(".endpoint-card")).to_have_count(3)
     expect(page.locator(".endpoint-card.state-error")).to_contain_text("refuses this endpoint's API key")
