@@ -43,4 +43,4 @@ bench-full: install
 	$(BIN)/python bench/run_all.py --full
 
 clean:
-	rm -rf var/*.sqlite3 staticfiles artifacts
+	rm -rf var/*.sqlite3 var/celery-broker staticfiles artifacts
