@@ -6,7 +6,7 @@
 3. Migrate, collect static files, create the logins and endpoints (`demo_setup`), print how to get in.
 4. Start the Procfile's processes under honcho: web, worker and beat, plus sim and traffic in the demo.
 
-The defaults suit one machine: SQLite in var/, the web server on 127.0.0.1:8000 (HOST and PORT change it).
+The defaults suit one machine: SQLite in var/, the web server on 127.0.0.1:8000 (WEB_HOST and PORT change it).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def mode_env(env: dict[str, str]) -> tuple[dict[str, str], list[str]]:
 def base_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.setdefault("HOST", "127.0.0.1")
+    env.setdefault("WEB_HOST", "127.0.0.1")
     env.setdefault("PORT", "8000")
     # Served over plain http on this machine: Secure cookies would never come back from a browser.
     env.setdefault("SECURE_COOKIES", "no")
@@ -123,9 +123,11 @@ def start(env: dict[str, str], names: list[str]) -> int:
 
 
 def main() -> int:
+    # Our lines must come before the children's, also when the output is a pipe.
+    sys.stdout.reconfigure(line_buffering=True)
     env = base_env()
-    if not port_free(env["HOST"], int(env["PORT"])):
-        print(f"Port {env['PORT']} on {env['HOST']} is taken: stop what uses it or run `PORT=8001 make run`.")
+    if not port_free(env["WEB_HOST"], int(env["PORT"])):
+        print(f"Port {env['PORT']} on {env['WEB_HOST']} is taken: stop what uses it or run `PORT=8001 make run`.")
         return 1
     env.update(broker_env(env))
     extra, names = mode_env(env)
@@ -133,7 +135,7 @@ def main() -> int:
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "collectstatic", "--noinput", "-v", "0")
     manage(env, "demo_setup")
-    print(f"\nThe dashboard: http://{env['HOST']}:{env['PORT']}/  (Ctrl-C stops everything)\n", flush=True)
+    print(f"\nThe dashboard: http://{env['WEB_HOST']}:{env['PORT']}/  (Ctrl-C stops everything)\n")
     return start(env, names)
 
 
