@@ -108,7 +108,10 @@ class Seen:
 
 @dataclass
 class HostileRunPod:
-    """Answers /v2/{endpoint}/{operation}[/{job id}] from `script`: (operation, job id) or (operation, None)."""
+    """Answers /v2/{endpoint}/{operation}[/{job id}] from `script`: (operation, job id) or (operation, None).
+
+    An answer is an Answer, or a callable taking the Seen request and returning one.
+    """
 
     script: dict = field(default_factory=dict)
     seen: list = field(default_factory=list)
@@ -138,10 +141,11 @@ class HostileRunPod:
         operation = parts[3] if len(parts) > 3 else ""
         job_id = unquote(parts[4]) if len(parts) > 4 else None
         headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"]}
-        self.seen.append(Seen(scope["method"], operation, job_id or "", raw, headers, body))
+        seen = Seen(scope["method"], operation, job_id or "", raw, headers, body)
+        self.seen.append(seen)
         answer = self.script.get((operation, job_id), self.script.get((operation, None)))
         if callable(answer):
-            answer = answer(job_id, body)
+            answer = answer(seen)
         answer = answer or json_answer({"error": "request does not exist"}, 404)
         head = [(k.encode(), v.encode()) for k, v in answer.headers]
         head.append((b"content-length", str(len(answer.body)).encode()))

@@ -165,3 +165,14 @@ def test_a_base_url_without_a_scheme_is_never_guessed_as_plain_http(as_admin):
     """A scheme-less URL must not become http://, which would send the API key in clear text."""
     as_admin.post(ADMIN_ADD, endpoint_form(base_url="api.runpod.ai/v2"))
     assert [e.base_url for e in Endpoint.objects.all()] in ([], ["https://api.runpod.ai/v2"])
+
+
+@pytest.mark.parametrize("route", GETS, ids=lambda r: r.name)
+@pytest.mark.parametrize("who", ["viewer", "operator", "admin_user"])
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_every_page_and_partial_renders_for_every_role(request, world, route, who, htmx):
+    """Logged in, each URL answers 200 (or 403 where a viewer may not act), whether htmx asks or a deep link does."""
+    client = logged_in(request.getfixturevalue(who), raise_request_exception=False)
+    response = client.get(world.url(route), **(HX if htmx else {}))
+    allowed = {200, 403} if who == "viewer" else {200}
+    assert response.status_code in allowed
