@@ -29,6 +29,20 @@ def _enabled_endpoints():
     return Endpoint.objects.filter(enabled=True).only("id", "name").order_by("name")
 
 
+def _endpoint_choices(endpoint_field, endpoints=None):
+    """Options from one list read once: ModelChoiceField would read the table again at every render (with a
+    server-side cursor on PostgreSQL). The queryset still validates the posted value."""
+    endpoint_field.queryset = _enabled_endpoints()
+    rows = endpoints if endpoints is not None else list(endpoint_field.queryset)
+    endpoint_field.choices = [(e.pk, e.name) for e in rows]
+
+
+def endpoint_options(*, enabled_only=False):
+    """(id, name) of the endpoints, for the list filters."""
+    qs = Endpoint.objects.filter(enabled=True) if enabled_only else Endpoint.objects.all()
+    return list(qs.order_by("name").values_list("id", "name"))
+
+
 class SubmitForm(forms.Form):
     endpoint = forms.ModelChoiceField(queryset=Endpoint.objects.none(), empty_label=None)
     input = forms.CharField(
@@ -52,9 +66,9 @@ class SubmitForm(forms.Form):
     ttl = forms.IntegerField(label="TTL (ms)", required=False, min_value=10_000, max_value=7 * 24 * 3600 * 1000)
     low_priority = forms.BooleanField(label="Low priority (does not trigger scaling)", required=False)
 
-    def __init__(self, *args, endpoint=None, **kwargs):
+    def __init__(self, *args, endpoint=None, endpoints=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["endpoint"].queryset = _enabled_endpoints()
+        _endpoint_choices(self.fields["endpoint"], endpoints)
         if endpoint is not None:
             self.fields["endpoint"].initial = endpoint.pk
         self.fields["input"].initial = EXAMPLE_INPUT
@@ -124,9 +138,9 @@ class TrackForm(forms.Form):
     runpod_id = forms.CharField(label="RunPod job id", max_length=200)
     streaming = forms.BooleanField(label="Read it through /stream", required=False)
 
-    def __init__(self, *args, endpoint=None, **kwargs):
+    def __init__(self, *args, endpoint=None, endpoints=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["endpoint"].queryset = _enabled_endpoints()
+        _endpoint_choices(self.fields["endpoint"], endpoints)
         if endpoint is not None:
             self.fields["endpoint"].initial = endpoint.pk
 
@@ -151,16 +165,17 @@ class JobFilterForm(forms.Form):
     """The job list's filters; they live in the URL, and a bad value is dropped rather than refused."""
 
     q = forms.CharField(required=False, max_length=500, strip=True)
-    endpoint = forms.ModelChoiceField(queryset=Endpoint.objects.none(), required=False, empty_label="All endpoints")
+    # An id, not a choice: an unknown one simply matches nothing, and no endpoint list is needed to read it.
+    endpoint = forms.IntegerField(required=False, widget=forms.Select)
     status = forms.ChoiceField(required=False)
     range = forms.ChoiceField(required=False, choices=[("", "Any time"), *RANGE_LABELS.items(), ("custom", "Custom")])
     since = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     until = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     by = forms.ChoiceField(required=False)
 
-    def __init__(self, *args, users=(), **kwargs):
+    def __init__(self, *args, users=(), endpoints=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["endpoint"].queryset = Endpoint.objects.only("id", "name").order_by("name")
+        self.fields["endpoint"].widget.choices = [("", "All endpoints"), *endpoints]
         self.fields["status"].choices = [("", "Any status"), ("active", "Active (not finished)"), *JobStatus.choices]
         self.fields["by"].choices = [("", "Anyone"), *((name, name) for _, name in users)]
         self.users = {name: pk for pk, name in users}
@@ -171,9 +186,8 @@ class JobFilterForm(forms.Form):
         since, until = data.get("since"), data.get("until")
         if data.get("range") in RANGES:
             since, until = now - RANGES[data["range"]], None
-        endpoint = data.get("endpoint")
         return selectors.JobFilters(
-            endpoint_id=endpoint.pk if endpoint else None,
+            endpoint_id=data.get("endpoint"),
             status=data.get("status") or "",
             since=since,
             until=until,
@@ -202,23 +216,23 @@ class AuditFilterForm(forms.Form):
         required=False, choices=[("", "Any outcome"), ("ok", "OK"), ("error", "Error"), ("denied", "Denied")]
     )
     user = forms.ChoiceField(required=False)
-    endpoint = forms.ModelChoiceField(queryset=Endpoint.objects.none(), required=False, empty_label="All endpoints")
+    # An id, not a choice: an unknown one simply matches nothing, and no endpoint list is needed to read it.
+    endpoint = forms.IntegerField(required=False, widget=forms.Select)
 
-    def __init__(self, *args, users=(), **kwargs):
+    def __init__(self, *args, users=(), endpoints=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["action"].choices = [("", "Any action"), *((a, a) for a in selectors.AUDIT_ACTIONS)]
         self.fields["user"].choices = [("", "Anyone"), *((name, name) for _, name in users)]
-        self.fields["endpoint"].queryset = Endpoint.objects.only("id", "name").order_by("name")
+        self.fields["endpoint"].widget.choices = [("", "All endpoints"), *endpoints]
 
     def filters(self) -> selectors.AuditFilters:
         data = {}
         if self.is_bound:
             self.is_valid()
             data = self.cleaned_data
-        endpoint = data.get("endpoint")
         return selectors.AuditFilters(
             action=data.get("action") or "",
             outcome=data.get("outcome") or "",
             username=data.get("user") or "",
-            endpoint_id=endpoint.pk if endpoint else None,
+            endpoint_id=data.get("endpoint"),
         )

@@ -13,7 +13,7 @@ from dashboard.forms import PurgeForm, SubmitForm, TrackForm
 from jobs import selectors, services
 from jobs.models import Endpoint
 
-from .common import can_operate, client_ip, operator_required, render_page
+from .common import can_operate, client_ip, operator_required, render_page, wants_partial
 from .jobs import table_context
 from .overview import OVERVIEW_REFRESH_SECONDS
 
@@ -108,13 +108,16 @@ def endpoint_detail(request, pk):
     recent = selectors.job_list(selectors.JobFilters(endpoint_id=endpoint.pk), limit=RECENT_JOBS)
     context.update(table_context(recent.jobs, filter_query=f"endpoint={endpoint.pk}"))
     if can_operate(request.user):
-        context["submit_form"] = SubmitForm(endpoint=endpoint)
-        context["track_form"] = TrackForm(endpoint=endpoint)
+        enabled = list(Endpoint.objects.filter(enabled=True).only("id", "name").order_by("name"))
+        context["submit_form"] = SubmitForm(endpoint=endpoint, endpoints=enabled)
+        context["track_form"] = TrackForm(endpoint=endpoint, endpoints=enabled)
     return render_page(request, "dashboard/endpoint.html", context)
 
 
 @require_GET
 def endpoint_stats_hx(request, pk):
+    if not wants_partial(request):
+        return endpoint_detail(request, pk)  # a deep link or reload gets the page the partial belongs to
     now = timezone.now()
     context = {"summary": _endpoint_or_404(pk, now), "now": now, "refresh_seconds": OVERVIEW_REFRESH_SECONDS}
     return render_page(request, "dashboard/endpoint.html", context, partial="stats")

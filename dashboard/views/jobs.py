@@ -9,7 +9,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dashboard.forms import JobFilterForm
+from dashboard.forms import JobFilterForm, endpoint_options
 from dashboard.templatetags.dashboard import status_label
 from jobs import selectors
 from jobs.models import Job
@@ -25,8 +25,8 @@ CHUNKS_BATCH = 200
 JSON_PARTS = ("input", "output", "progress", "error", "raw", "stream")
 
 
-def _filter_form(request, users):
-    return JobFilterForm(request.GET or None, users=users)
+def _filter_form(request, users, endpoints=()):
+    return JobFilterForm(request.GET or None, users=users, endpoints=endpoints)
 
 
 def _filter_query(request) -> str:
@@ -56,7 +56,7 @@ def table_context(jobs, *, filter_query="", first_page=True) -> dict:
 @require_GET
 def job_list(request):
     users = selectors.users_for_filter()
-    form = _filter_form(request, users)
+    form = _filter_form(request, users, endpoint_options())
     filters = form.filters()
     after = selectors.Cursor.decode(request.GET.get("after"))
     before = selectors.Cursor.decode(request.GET.get("before"))

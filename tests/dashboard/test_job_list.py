@@ -207,6 +207,18 @@ def test_rows_partial_counts_newer_jobs_on_the_first_page(as_viewer):
     assert "2 newer jobs" in html
 
 
+def test_newer_count_respects_the_filters(as_viewer):
+    """Only newer jobs that match the page's filters are counted."""
+    mine, other = make_endpoint(), make_endpoint()
+    top = make_job(mine, created_at=timezone.now() - timedelta(minutes=5))
+    make_jobs(mine, 1)
+    make_jobs(other, 3)
+    cursor = selectors.Cursor(top.created_at, top.pk).encode()
+    params = {"ids": "", "top": cursor, "endpoint": mine.pk}
+    html = as_viewer.get(reverse("job_rows_hx"), params, **HX).content.decode()
+    assert "1 newer job " in html
+
+
 def test_input_preview_and_ids_are_escaped(as_viewer):
     """Input text and job ids from RunPod are shown as text, never as markup."""
     make_job(runpod_id="<b>id</b>", input={"prompt": "<script>alert(1)</script>"})
