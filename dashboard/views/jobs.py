@@ -14,7 +14,7 @@ from dashboard.templatetags.dashboard import status_label
 from jobs import selectors
 from jobs.models import Job
 
-from .common import render_page
+from .common import render_page, wants_partial
 
 PAGE_SIZE = 50
 LIVE_SECONDS = 2
@@ -168,6 +168,8 @@ def job_detail(request, pk):
 
 @require_GET
 def job_live_hx(request, pk):
+    if not wants_partial(request):
+        return job_detail(request, pk)  # a deep link or reload gets the page the part belongs to
     job = job_or_404(pk)
     return render_page(request, "dashboard/job.html", live_context(job), partial="live_update")
 
@@ -175,6 +177,8 @@ def job_live_hx(request, pk):
 @require_GET
 def job_stream_hx(request, pk):
     """Chunks after ?after=N, appended to the page's list, and the poller that asks for the next ones."""
+    if not wants_partial(request):
+        return job_detail(request, pk)
     job = job_or_404(pk)
     try:
         after = int(request.GET.get("after", "-1"))
