@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -114,7 +115,12 @@ def _job_text_search(filters: JobFilters, qs, q: str, *, after: Cursor | None, l
     if edge:
         at, pk = edge[0]
         qs = qs.filter(Q(created_at__gte=at) & (Q(created_at__gt=at) | Q(id__gte=pk)))
-    matches = qs.annotate(input_text=Cast("input", TextField())).filter(input_text__icontains=q)
+    # JSON text may hold the escaped form (SQLite stores "café" as "caf\\u00e9"): look for both.
+    found = Q(input_text__icontains=q)
+    escaped = json.dumps(q)[1:-1]
+    if escaped != q:
+        found |= Q(input_text__icontains=escaped)
+    matches = qs.annotate(input_text=Cast("input", TextField())).filter(found)
     rows = list(matches.order_by("-created_at", "-id")[: limit + 1])
     page = JobPage(jobs=rows[:limit], search="text")
     if len(rows) > limit:

@@ -104,6 +104,16 @@ def test_search_finds_text_in_the_input(as_viewer):
     assert response.context["page"].search == "text"
 
 
+def test_text_search_finds_accented_and_quoted_text(as_viewer):
+    """Non-ASCII text and quotes are found whichever way the database keeps JSON."""
+    endpoint = make_endpoint()
+    accented = make_job(endpoint, input={"prompt": "Un café au lait"})
+    quoted = make_job(endpoint, input={"prompt": 'say "hi"'})
+    make_job(endpoint, input={"prompt": "plain"})
+    assert ids_in(as_viewer.get(reverse("job_list"), {"q": "café"})) == [accented.pk]
+    assert ids_in(as_viewer.get(reverse("job_list"), {"q": 'say "hi'})) == [quoted.pk]
+
+
 def test_text_search_reads_a_bounded_number_of_jobs_and_offers_to_go_on(as_viewer, monkeypatch):
     """The search stops after TEXT_SEARCH_SCAN jobs and links to the older ones from there."""
     monkeypatch.setattr(selectors.jobs, "TEXT_SEARCH_SCAN", 5)
