@@ -10,6 +10,9 @@ from jobs.models import AuditEntry
 
 from .paging import keyset_page
 
+# The actions the filter offers: the ones services record (a DISTINCT over the whole trail would scan it).
+AUDIT_ACTIONS = ("submit", "track", "cancel", "retry", "purge")
+
 
 @dataclass(frozen=True)
 class AuditFilters:
@@ -49,14 +52,6 @@ def audit_list(filters: AuditFilters, *, after=None, before=None, limit=50):
     return keyset_page(qs, time_field="at", after=after, before=before, limit=limit)
 
 
-AUDIT_ACTIONS = ("submit", "track", "cancel", "retry", "purge")
-
-
-def audit_actions() -> list[str]:
-    """Actions to offer in the filter: the known ones (a full DISTINCT would scan the whole trail)."""
-    return list(AUDIT_ACTIONS)
-
-
 def users_for_filter():
-
+    """(id, username) of up to 500 users, for the 'submitted by' and 'who' filters."""
     return list(get_user_model().objects.order_by("username").values_list("id", "username")[:500])
