@@ -119,3 +119,31 @@ def test_filters_live_in_the_url(as_user, demo):
     expect(page.locator("#job-rows .badge").first).to_have_text("Failed")
     page.fill("#id_q", demo["failed"].runpod_id)
     expect(page.locator("#results .note")).to_contain_text("Job id")
+
+
+def test_bad_json_is_explained_and_what_was_typed_stays(as_user, demo):
+    """A typo in the JSON comes back as an error beside the field, with the text as it was typed."""
+    session = as_user("Operators")
+    page = session.go("/jobs/new/")
+    typed = '{"prompt": "a lighthouse",\n "steps": 30,,}'
+    page.fill("#id_input", typed)
+    expect(page.locator("[data-json-status]")).to_have_text("Not valid JSON yet")
+    page.click("#submit-form button[type=submit]")
+    expect(page.locator("#submit-form .field-error")).to_contain_text("Not valid JSON")
+    expect(page.locator("#id_input")).to_have_value(typed)
+    session.shot("submit-error")
+
+
+def test_an_oversize_input_is_refused_before_it_is_sent(as_user, demo):
+    """Over the size limit, the form says so in the page and sends nothing."""
+    session = as_user("Operators")
+    page = session.go("/jobs/new/")
+    page.eval_on_selector("#submit-form", "form => form.dataset.maxBytes = '1000'")
+    typed = '{"prompt": "' + "x" * 2000 + '"}'
+    page.fill("#id_input", typed)
+    posts = []
+    page.on("request", lambda request: request.method == "POST" and posts.append(request.url))
+    page.click("#submit-form button[type=submit]")
+    expect(page.locator("#submit-errors .alert")).to_contain_text("RunPod accepts at most 10 MB")
+    expect(page.locator("#id_input")).to_have_value(typed)
+    assert posts == []
