@@ -47,7 +47,8 @@ def job_submit(request):
             form.add_error(None, str(exc))
         else:
             return _redirect(request, job.get_absolute_url())
-    context = {"form": form, "track_form": TrackForm()}
+    # The endpoint page's copy of the form hides the endpoint choice; keep it hidden when it comes back.
+    context = {"form": form, "track_form": TrackForm(), "compact": request.POST.get("compact") == "1"}
     return render_page(request, "dashboard/submit.html", context, partial="form", status=422)
 
 

@@ -147,6 +147,15 @@ def test_bad_json_shows_the_error_and_keeps_what_was_typed(as_operator, endpoint
     assert not Job.objects.exists()
 
 
+def test_form_from_the_endpoint_page_comes_back_in_its_compact_form(as_operator, endpoint):
+    """An error in the endpoint page's form keeps the endpoint choice hidden, as it was."""
+    response = submit(as_operator, endpoint=endpoint, input="{", compact="1")
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert '<input type="hidden" name="compact" value="1">' in html
+    assert '<div class="field" hidden>' in html
+
+
 def test_oversize_input_is_refused_before_anything_is_stored(as_operator, endpoint, monkeypatch):
     """An input over RunPod's size limit shows the limit and keeps the text."""
     monkeypatch.setattr("jobs.runpod.RUN_MAX_BYTES", 1024 * 1024)
