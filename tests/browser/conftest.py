@@ -29,7 +29,8 @@ PASSWORD = "browser-test-password"
 
 
 def screenshot_dir() -> Path:
-    path = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts" / "screenshots")
+    """$ARTIFACTS_DIR/screenshots when CI sets ARTIFACTS_DIR (it keeps that folder), else artifacts/screenshots."""
+    path = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts") / "screenshots"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
