@@ -10,6 +10,7 @@ from django.utils import timezone
 from jobs import runpod
 from jobs.models import HealthSnapshot
 
+from .aio import run_sync
 from .clients import async_client_for
 from .polling import PollOutcome, endpoint_flag, endpoints_pollable
 
@@ -61,7 +62,7 @@ def endpoints_snapshot_health(endpoint_ids=None) -> int:
     endpoints = list(endpoints)
     if not endpoints:
         return 0
-    return asyncio.run(_snapshot_all(endpoints))
+    return run_sync(_snapshot_all(endpoints))
 
 
 async def _snapshot_all(endpoints) -> int:

@@ -35,7 +35,8 @@ def screenshot_dir() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's loop must be gone before other packages' tests call asyncio.run().
+@pytest.fixture(scope="package")
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (run `make chromium`)")
