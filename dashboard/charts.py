@@ -6,8 +6,8 @@ No JavaScript library: each chart is a few paths with axes, a legend, and one ho
 
 import math
 from dataclasses import dataclass
+from html import escape as esc
 
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -180,11 +180,25 @@ def _svg(frame, title, content, *, size):
     )
 
 
+def _number(value):
+    if value is None:
+        return "—"
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
+
+
 def _figure(svg, buckets, series, *, title, empty, legend_values):
-    return render_to_string(
-        "dashboard/_chart.html",
-        {"svg": svg, "title": title, "empty": empty, "legend": list(zip(series, legend_values, strict=True))},
+    """The chart with its caption and legend (an f-string: the overview draws one per endpoint per refresh)."""
+    legend = "".join(
+        f'<li><i class="sw c-{esc(css)}"></i>{esc(label)} <b>{_number(value)}</b></li>'
+        for (_, label, css), value in zip(series, legend_values, strict=True)
     )
+    caption = f'<figcaption class="chart-title">{esc(title)}</figcaption>' if title else ""
+    note = '<span class="chart-empty">No data in this window</span>' if empty else ""
+    html = (
+        f'<figure class="chart{" is-empty" if empty else ""}">{caption}'
+        f'<div class="chart-plot">{svg}{note}</div><ul class="legend">{legend}</ul></figure>'
+    )
+    return mark_safe(html)  # noqa: S308 - the SVG is built safe above, and every text here is escaped
 
 
 def _latest(buckets, key):

@@ -84,7 +84,7 @@ def endpoint_warnings(endpoint, health, oldest_due, now) -> list[tuple[str, str]
     return sorted(found, key=lambda item: ("error", "warn", "muted").index(item[0]))
 
 
-def overview_endpoints(now, *, chart_window=timedelta(hours=1), points=60) -> list[EndpointSummary]:
+def overview_endpoints(now, *, chart_window=timedelta(hours=1), points=30) -> list[EndpointSummary]:
     """Every endpoint's state at a glance, in a fixed number of queries however many jobs and snapshots exist."""
     endpoints = list(endpoints_with_poll_state())
     ids = [e.pk for e in endpoints]
