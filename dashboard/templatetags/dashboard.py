@@ -210,6 +210,8 @@ def query_with(context, **changes):
 @register.simple_tag
 def select(bound_field):
     """A <select> for a filter field, drawn directly: Django's widget templates cost more than the job rows."""
+    if not hasattr(bound_field, "field"):
+        return ""
     field = bound_field.field
     choices = getattr(field.widget, "choices", None) or field.choices
     current = "" if bound_field.value() is None else str(bound_field.value())

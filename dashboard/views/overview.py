@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET
 
 from jobs import selectors
 
-from .common import render_page
+from .common import render_page, wants_partial
 
 # Snapshots arrive every 10 s; refreshing faster would only re-read the same rows.
 OVERVIEW_REFRESH_SECONDS = 5
@@ -59,4 +59,6 @@ def overview(request):
 
 @require_GET
 def overview_hx(request):
+    if not wants_partial(request):
+        return overview(request)
     return render_page(request, "dashboard/overview.html", overview_context(), partial="grid")

@@ -165,6 +165,15 @@ def test_endpoint_charts_partial_is_swapped_alone(as_viewer):
     assert html.lstrip().startswith('<section id="charts"') and "Recent jobs" not in html
 
 
+@pytest.mark.parametrize("name", ["overview_hx", "endpoint_stats_hx"])
+def test_partials_opened_without_htmx_show_their_page(as_viewer, name):
+    """A bookmarked or reloaded partial URL gives the whole page it belongs to."""
+    endpoint = make_endpoint()
+    args = [endpoint.pk] if name == "endpoint_stats_hx" else []
+    response = as_viewer.get(reverse(name, args=args))
+    assert response.status_code == 200 and "<html" in response.content.decode()
+
+
 def test_endpoint_page_of_an_unknown_endpoint_is_404(as_viewer):
     """A wrong id gives the not-found page."""
     assert as_viewer.get(reverse("endpoint_detail", args=[9999])).status_code == 404
