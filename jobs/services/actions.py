@@ -89,18 +89,6 @@ def _validate_s3(s3_config):
     return s3_config
 
 
-def submission_body(*, input, webhook="", policy=None, s3_config=None) -> dict:
-    """The /run body exactly as it will be sent, so its size can be checked before anything is stored."""
-    body = {"input": input}
-    if webhook:
-        body["webhook"] = webhook
-    if policy:
-        body["policy"] = policy
-    if s3_config:
-        body["s3Config"] = s3_config
-    return body
-
-
 def check_submission(*, input, mode="run", webhook="", policy=None, s3_config=None) -> dict:
     """Validate a submission; raise InputError with a message fit for the form. Returns the cleaned parts."""
     if mode not in Job.Mode.values:
@@ -115,7 +103,11 @@ def check_submission(*, input, mode="run", webhook="", policy=None, s3_config=No
     }
     limit = runpod.RUNSYNC_MAX_BYTES if mode == Job.Mode.RUNSYNC else runpod.RUN_MAX_BYTES
     try:
-        size = runpod.payload_size(submission_body(**cleaned))
+        size = runpod.payload_size(
+            runpod.submit_body(
+                input, webhook=cleaned["webhook"], policy=cleaned["policy"], s3_config=cleaned["s3_config"]
+            )
+        )
     except (TypeError, ValueError) as exc:
         raise InputError(f"The input cannot be sent as JSON: {exc}") from exc
     if size > limit:

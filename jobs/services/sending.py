@@ -14,7 +14,7 @@ from django.utils import timezone
 from jobs import runpod
 from jobs.models import Job, JobStatus
 
-from .actions import audit_record, describe_error, submission_body
+from .actions import audit_record, describe_error
 from .clients import client_for
 from .state import job_apply_state, job_set_status
 
@@ -45,14 +45,8 @@ def job_send(job_id) -> Job | None:
     if not Job.objects.filter(pk=job_id, status=JobStatus.PENDING, submitted_at__isnull=True).update(submitted_at=now):
         return None
     job = Job.objects.select_related("endpoint").get(pk=job_id)
-    body = submission_body(
-        input=job.input,
-        webhook=job.webhook,
-        policy=job.policy,
-        s3_config=json.loads(job.s3_config) if job.s3_config else None,
-    )
     try:
-        state = _send(job, body)
+        state = _send(job)
     except runpod.RunPodError as exc:
         _send_failed(job, exc)
         return job
@@ -63,12 +57,16 @@ def job_send(job_id) -> Job | None:
     return job
 
 
-def _send(job, body):
+def _send(job):
+    options = {
+        "webhook": job.webhook or None,
+        "policy": job.policy or None,
+        "s3_config": json.loads(job.s3_config) if job.s3_config else None,
+    }
     with client_for(job.endpoint, max_retries=2) as client:
-        kwargs = {k: body.get(v) for k, v in (("webhook", "webhook"), ("policy", "policy"), ("s3_config", "s3Config"))}
         if job.mode == Job.Mode.RUNSYNC:
-            return client.runsync(body["input"], wait_ms=settings.RUNSYNC_WAIT_MS, **kwargs)
-        return client.run(body["input"], **kwargs)
+            return client.runsync(job.input, wait_ms=settings.RUNSYNC_WAIT_MS, **options)
+        return client.run(job.input, **options)
 
 
 def _never_arrived(exc) -> bool:

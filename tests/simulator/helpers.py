@@ -1,18 +1,11 @@
 """Helpers for the simulator tests: submit jobs and poll for conditions with a deadline (never a bare sleep)."""
 
-import time
+from tests import utils
 
 
 def wait_for(predicate, *, timeout=5.0, interval=0.01, message="condition"):
-    """Polls predicate() until it returns something truthy; fails after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(interval)
+    """tests.utils.wait_for with the simulator's short defaults."""
+    return utils.wait_for(predicate, timeout=timeout, interval=interval, message=message)
 
 
 def submit(client, simulate=None, endpoint="ep", **body):
