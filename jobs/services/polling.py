@@ -15,7 +15,7 @@ import math
 import random
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from asgiref.sync import sync_to_async
@@ -28,7 +28,7 @@ from jobs import runpod
 from jobs.models import Endpoint, Job, StatusTransition, StreamChunk, is_final
 
 from .clients import async_client_for
-from .state import job_apply_state, normalise_status
+from .state import jobs_apply_states, normalise_status
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,9 @@ def status_reserve(endpoint, token, count, *, now_ts=None) -> None:
 
 # --- Claiming due jobs ----------------------------------------------------------------------------------------
 
+# Columns polling never reads: inputs and outputs can be megabytes, and s3_config would be decrypted per job.
+POLL_UNUSED_COLUMNS = ("input", "output", "progress", "last_raw", "error", "error_raw", "s3_config", "submit_error")
+
 
 def jobs_claim_due(endpoint, *, limit, lease_seconds, now=None) -> list[Job]:
     """Lease up to `limit` due jobs, those nearest to losing their result first."""
@@ -102,10 +105,15 @@ def jobs_claim_due(endpoint, *, limit, lease_seconds, now=None) -> list[Job]:
         .values_list("pk", flat=True)[:limit]
     )
     token = uuid.uuid4().hex
-    Job.objects.filter(pk__in=list(due)).filter(free).update(
+    ids = list(due)
+    Job.objects.filter(pk__in=ids).filter(free).update(
         lease_until=now + timedelta(seconds=lease_seconds), lease_token=token
     )
-    return list(Job.objects.filter(lease_token=token).select_related("endpoint"))
+    jobs = list(Job.objects.filter(pk__in=ids, lease_token=token).defer(*POLL_UNUSED_COLUMNS))
+    for job in jobs:
+        # The row we hold already: a join would decrypt the endpoint's API key once per job.
+        job.endpoint = endpoint
+    return jobs
 
 
 # --- Storing answers ------------------------------------------------------------------------------------------
@@ -198,6 +206,7 @@ def batch_store(jobs, answers, *, now=None) -> PollOutcome:
     """Write one batch of answers (JobState, StreamBatch or RunPodError per job)."""
     now = now or timezone.now()
     outcome = PollOutcome()
+    states = []
     for job, answer in zip(jobs, answers, strict=True):
         outcome.polled += 1
         if isinstance(answer, runpod.AuthError | runpod.RateLimitedError):
@@ -213,8 +222,10 @@ def batch_store(jobs, answers, *, now=None) -> PollOutcome:
             outcome.chunks += len(answer.chunks)
             outcome.changed += _store_stream_batch(job, answer, now)
         else:
-            old = job.status
-            outcome.changed += job_apply_state(job, answer, source="poll", now=now) and job.status != old
+            states.append((job, answer, job.status))
+    # Status objects, the bulk of every batch, are written together.
+    applied = jobs_apply_states([(job, answer) for job, answer, _ in states], source="poll", now=now)
+    outcome.changed += sum(ok and job.status != old for ok, (job, _, old) in zip(applied, states, strict=True))
     return outcome
 
 
@@ -262,7 +273,13 @@ async def endpoint_poll_loop(run: EndpointRun, http, limiter, *, deadline: float
 
     async def one(job):
         async with semaphore:
-            return await _fetch(client, job)
+            answer = await _fetch(client, job)
+        if isinstance(answer, runpod.StreamBatch) and answer.chunks:
+            # RunPod forgets chunks once read: store them now, not when the slowest call of the batch is back.
+            await sync_to_async(stream_store)(job, answer.chunks, now=timezone.now())
+            run.chunks += len(answer.chunks)
+            answer = replace(answer, chunks=())
+        return answer
 
     await sync_to_async(close_old_connections)()
     while time.monotonic() < deadline:
