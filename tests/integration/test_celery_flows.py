@@ -112,7 +112,8 @@ def test_a_worker_killed_mid_poll_loses_nothing(sim, sim_endpoint, celery_worker
     # A dead worker's endpoint is unpolled for one lease plus a worker start-up (~10 s here): runsync results
     # must outlive that, as their real 60 s do.
     sim.configure(time_scale=4)
-    jobs = submit_batch(sim_endpoint, normal=200)
+    # No streams: a /stream call in flight when the worker dies has taken chunks RunPod never sends again.
+    jobs = submit_batch(sim_endpoint, normal=200, streams=0)
     wait_for(
         lambda: Job.objects.filter(endpoint=sim_endpoint, archived=True).count() >= 20,
         timeout=60,
