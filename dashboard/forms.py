@@ -22,6 +22,8 @@ MODE_HELP = {
 }
 RANGES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 RANGE_LABELS = {"15m": "Last 15 min", "1h": "Last hour", "24h": "Last 24 h", "7d": "Last 7 days"}
+# Ids beyond a 64-bit column cannot name a row (and SQLite cannot even take them as a parameter).
+MAX_ID = 2**63 - 1
 EXAMPLE_INPUT = '{\n  "prompt": "Hello"\n}'
 
 
@@ -80,6 +82,10 @@ class SubmitForm(forms.Form):
             value = json.loads(text)
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from exc
+        except RecursionError as exc:
+            raise forms.ValidationError("The JSON is nested too deeply to read (hundreds of levels).") from exc
+        except ValueError as exc:  # Python refuses integers of more than 4,300 digits
+            raise forms.ValidationError("The JSON holds a number too long to read (over 4,300 digits).") from exc
         if not isinstance(value, dict):
             raise forms.ValidationError('The input must be a JSON object, like {"prompt": "..."}.')
         return value
@@ -166,7 +172,7 @@ class JobFilterForm(forms.Form):
 
     q = forms.CharField(required=False, max_length=500, strip=True)
     # An id, not a choice: an unknown one simply matches nothing, and no endpoint list is needed to read it.
-    endpoint = forms.IntegerField(required=False, widget=forms.Select)
+    endpoint = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.Select)
     status = forms.ChoiceField(required=False)
     range = forms.ChoiceField(required=False, choices=[("", "Any time"), *RANGE_LABELS.items(), ("custom", "Custom")])
     since = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
@@ -217,7 +223,7 @@ class AuditFilterForm(forms.Form):
     )
     user = forms.ChoiceField(required=False)
     # An id, not a choice: an unknown one simply matches nothing, and no endpoint list is needed to read it.
-    endpoint = forms.IntegerField(required=False, widget=forms.Select)
+    endpoint = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.Select)
 
     def __init__(self, *args, users=(), endpoints=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -74,12 +74,15 @@ def job_list(request):
 
 def _ids(request) -> list[int]:
     raw = ",".join(request.GET.getlist("ids"))
-    return [int(part) for part in raw.split(",") if part.isdigit()][:200]
+    # ASCII digits only ("²".isdigit() is true), and short enough for a 64-bit id column.
+    return [int(part) for part in raw.split(",") if part.isascii() and part.isdigit() and len(part) <= 18][:200]
 
 
 @require_GET
 def job_rows_hx(request):
     """The page's active rows re-rendered (swapped in place out of band), and a count of newer jobs."""
+    if not wants_partial(request):
+        return job_list(request)  # a deep link or reload gets the list the rows belong to
     jobs = selectors.job_rows(_ids(request))
     newer = 0
     top = selectors.Cursor.decode(request.GET.get("top"))

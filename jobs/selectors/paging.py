@@ -27,9 +27,11 @@ class Cursor:
         """None for anything malformed: a bad bookmark shows the first page rather than an error."""
         try:
             micros, _, pk = (text or "").partition(".")
-            return cls(EPOCH + timedelta(microseconds=int(micros)), int(pk))
+            cursor = cls(EPOCH + timedelta(microseconds=int(micros)), int(pk))
         except (ValueError, OverflowError):
             return None
+        # An id no 64-bit column can hold would overflow the database driver.
+        return cursor if 0 <= cursor.id < 2**63 else None
 
 
 def keyset_page(qs, *, time_field, after=None, before=None, limit=50):

@@ -82,6 +82,10 @@ def test_bad_filter_values_are_ignored_not_refused(as_viewer):
     )
     assert response.status_code == 200
     assert ids_in(response) == [job.pk]
+    huge = str(10**30)
+    response = as_viewer.get(reverse("job_list"), {"endpoint": huge, "after": f"1.{huge}", "before": f"{huge}.1"})
+    assert response.status_code == 200
+    assert ids_in(response) == [job.pk]
 
 
 def test_search_by_job_id_is_an_exact_match(as_viewer):
@@ -215,6 +219,14 @@ def test_rows_partial_counts_newer_jobs_on_the_first_page(as_viewer):
     cursor = selectors.Cursor(top.created_at, top.pk).encode()
     html = as_viewer.get(reverse("job_rows_hx"), {"ids": "", "top": cursor}, **HX).content.decode()
     assert "2 newer jobs" in html
+
+
+def test_rows_partial_without_htmx_is_the_list_page(as_viewer):
+    """Opening the refresher's URL directly shows the jobs page with the same filters."""
+    job = make_job(status="FAILED")
+    response = as_viewer.get(reverse("job_rows_hx"), {"ids": str(job.pk), "status": "FAILED"})
+    assert response.status_code == 200
+    assert "<html" in response.content.decode() and [j.pk for j in response.context["jobs"]] == [job.pk]
 
 
 def test_newer_count_respects_the_filters(as_viewer):
