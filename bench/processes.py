@@ -163,9 +163,9 @@ def dashboard_env(database_url: str, **extra) -> dict:
     return env
 
 
-def celery_worker(database_url: str, *, concurrency: int = 2, beat: bool = True, timed: bool = True, **env):
+def celery_worker(database_url: str, *, concurrency=2, beat=True, timed=True, queue=None, **env):
     """A real worker (prefork pool, its embedded beat) on its own queue of the real Redis broker."""
-    queue = f"bench-{uuid.uuid4().hex[:10]}"
+    queue = queue or f"bench-{uuid.uuid4().hex[:10]}"
     command = [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "-l", "warning", "-Q", queue]
     command += ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "-n", f"{queue}@%h"]
     worker = ManagedProcess(
