@@ -166,14 +166,19 @@ def postgres_pids() -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def cpu_of(pids) -> float:
-    total = 0.0
+def cpu_by_pid(pids) -> dict[int, float]:
+    found = {}
     for pid in pids:
         try:
-            total += process_cpu_seconds(pid)
+            found[pid] = process_cpu_seconds(pid)
         except (OSError, IndexError):
             continue
-    return total
+    return found
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds the processes used between two readings (a process born in between counts from zero)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def measure_round(sim, endpoint_pks, seconds) -> dict:
@@ -182,7 +187,7 @@ def measure_round(sim, endpoint_pks, seconds) -> dict:
     from jobs.services import poll_round
 
     before = sim.stats()
-    sim_cpu, own_cpu, pg_cpu = sim.cpu_seconds(), time.process_time(), cpu_of(postgres_pids())
+    sim_cpu, own_cpu, pg_cpu = sim.cpu_seconds(), time.process_time(), cpu_by_pid(postgres_pids())
     started = time.monotonic()
     runs = poll_round(endpoint_pks, budget_seconds=seconds, limiter=runpod.RateLimiter.unlimited())
     elapsed = time.monotonic() - started
@@ -198,7 +203,7 @@ def measure_round(sim, endpoint_pks, seconds) -> dict:
         "cpu_share": {
             "worker": round((time.process_time() - own_cpu) / elapsed, 2),
             "simulator": round((sim.cpu_seconds() - sim_cpu) / elapsed, 2),
-            "postgres": round((cpu_of(postgres_pids()) - pg_cpu) / elapsed, 2),
+            "postgres": round(cpu_used(pg_cpu, cpu_by_pid(postgres_pids())) / elapsed, 2),
         },
     }
 
