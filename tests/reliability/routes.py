@@ -68,6 +68,9 @@ class World:
         args = [getattr(self, arg).pk if arg in ("endpoint", "job", "failed") else arg for arg in route.args]
         return reverse(route.name, args=args)
 
+    def url_for(self, name: str) -> str:
+        return self.url(next(route for route in ROUTES if route.name == name))
+
     def data(self, route: Route) -> dict:
         return {key: value.format(endpoint=self.endpoint) for key, value in route.data}
 

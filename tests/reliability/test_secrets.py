@@ -152,6 +152,7 @@ def test_no_secret_shows_anywhere_even_when_runpod_echoes_it(hostile, hostile_en
         "pages": dashboard_pages(as_admin, endpoint),
         "admin": admin_pages(as_admin, endpoint),
     }
+    assert any("[redacted]" in text for text in places["stored"]), "the echoed bodies were kept, scrubbed"
     for place, texts in places.items():
         for secret in SECRETS:
             assert not any(secret in text for text in texts), f"{secret[:8]}… found in {place}"
