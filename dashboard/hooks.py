@@ -29,4 +29,6 @@ def runpod_webhook(request, endpoint_pk, token):
         job = webhook_receive(endpoint=endpoint, payload=payload)
     except (ValueError, WebhookError) as exc:
         return JsonResponse({"error": str(exc) or "bad payload"}, status=400)
+    except RecursionError:
+        return JsonResponse({"error": "payload nested too deeply"}, status=400)
     return JsonResponse({"ok": True, "job": job.pk, "status": job.status})
