@@ -221,6 +221,7 @@ def page_speed(result: dict) -> str:
             [
                 p["label"],
                 f"**{p['median_ms']:.1f}** / {p['p95_ms']:.1f}",
+                f"{p['cpu_median_ms']:.1f}" if "cpu_median_ms" in p else NONE,
                 target,
                 met(p["meets_target"]) if "meets_target" in p else NONE,
                 p["queries"],
@@ -229,7 +230,7 @@ def page_speed(result: dict) -> str:
             ]
         )
     admin_rows = [
-        [p["label"], f"{p['median_ms']:.1f} / {p['p95_ms']:.1f}", p["queries"]]
+        [p["label"], f"{p['median_ms']:.1f} / {p['p95_ms']:.1f}", p.get("cpu_median_ms", NONE), p["queries"]]
         for p in result["pages"]
         if p["group"] == "admin"
     ]
@@ -257,7 +258,7 @@ def page_speed(result: dict) -> str:
             "",
             "The admin pages, same run:",
             "",
-            table(["admin page", "median / p95 (ms)", "queries"], admin_rows),
+            table(["admin page", "median / p95 (ms)", "of it Python CPU (ms)", "queries"], admin_rows),
         ]
     )
 

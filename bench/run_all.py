@@ -24,8 +24,12 @@ RESULTS = ROOT / "var" / "bench"
 BENCHMARKS = {
     "simulator_load": ("simulator_load.py", ["--runs", "2", "--duration", "2", "--jobs", "200"], []),
     "client_transport": ("client_transport.py", ["--seconds", "1", "--runs", "1"], []),
-    "poll_capacity": ("poll_capacity.py", ["--small"], []),
-    "poll_capacity_sqlite": ("poll_capacity.py", ["--small", "--db", "sqlite", "--runs", "2"], ["--db", "sqlite"]),
+    "poll_capacity": ("poll_capacity.py", ["--small"], ["--concurrency", "32,64,128"]),
+    "poll_capacity_sqlite": (
+        "poll_capacity.py",
+        ["--small", "--db", "sqlite", "--runs", "2", "--variants", "steady"],
+        ["--db", "sqlite", "--runs", "3", "--variants", "steady"],
+    ),
     "capture": ("capture.py", ["--small"], []),
     "page_speed": ("page_speed.py", ["--small"], []),
     "memory": ("memory.py", ["--small"], []),
