@@ -13,6 +13,7 @@ from jobs.models import HealthSnapshot
 from .aio import run_sync
 from .clients import async_client_for
 from .polling import PollOutcome, endpoint_flag, endpoints_pollable
+from .storable import INT_RANGE, storable_int, storable_json
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +34,8 @@ HEALTH_FIELDS = (
 
 def health_store(endpoint, health, *, now=None) -> HealthSnapshot:
     now = now or timezone.now()
-    snapshot = HealthSnapshot.objects.create(
-        endpoint=endpoint, taken_at=now, raw=health.raw, **{name: getattr(health, name) or 0 for name in HEALTH_FIELDS}
-    )
+    counts = {name: storable_int(getattr(health, name), INT_RANGE) or 0 for name in HEALTH_FIELDS}
+    snapshot = HealthSnapshot.objects.create(endpoint=endpoint, taken_at=now, raw=storable_json(health.raw), **counts)
     type(endpoint).objects.filter(pk=endpoint.pk).update(last_health_at=now)
     return snapshot
 

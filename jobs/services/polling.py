@@ -29,6 +29,7 @@ from jobs.models import Endpoint, Job, StatusTransition, StreamChunk, is_final
 
 from .clients import async_client_for
 from .state import jobs_apply_states, normalise_status
+from .storable import storable_json
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +141,10 @@ def stream_store(job: Job, chunks, *, now) -> int:
     with transaction.atomic():
         seq = Job.objects.select_for_update().values_list("stream_seq", flat=True).get(pk=job.pk)
         StreamChunk.objects.bulk_create(
-            [StreamChunk(job=job, seq=seq + i, output=chunk, received_at=now) for i, chunk in enumerate(chunks)]
+            [
+                StreamChunk(job=job, seq=seq + i, output=storable_json(chunk), received_at=now)
+                for i, chunk in enumerate(chunks)
+            ]
         )
         Job.objects.filter(pk=job.pk).update(stream_seq=seq + len(chunks))
     job.stream_seq = seq + len(chunks)

@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from jobs.models import Job, StatusTransition, is_final
 
+from .storable import BIGINT_RANGE, POSITIVE_INT_RANGE, storable_int, storable_json, storable_text
+
 logger = logging.getLogger(__name__)
 
 # RunPod keeps a finished job's result this long (runpod-api.md, Retention).
@@ -21,11 +23,14 @@ RUNSYNC_RETENTION = timedelta(seconds=60)
 DEFAULT_TTL = timedelta(hours=24)
 # Some documents say RUNNING; we store the documented name.
 STATUS_SYNONYMS = {"RUNNING": "IN_PROGRESS"}
+# Column sizes (see the model): longer values from RunPod are cut to fit rather than refused by the database.
+STATUS_MAX_LENGTH = 40
+WORKER_ID_MAX_LENGTH = 200
 
 
 def normalise_status(status: str) -> str:
     status = (status or "").strip().upper() or "UNKNOWN"
-    return STATUS_SYNONYMS.get(status, status)
+    return storable_text(STATUS_SYNONYMS.get(status, status), STATUS_MAX_LENGTH)
 
 
 def parse_error(raw):
@@ -69,25 +74,25 @@ def next_poll_delay(job: Job, status: str, now) -> float:
 def state_fields(job: Job, state, *, now) -> dict:
     """The column values a status object implies for this job (no writes)."""
     status = normalise_status(state.status)
-    fields = {"status": status, "last_raw": state.raw, "last_polled_at": now, "poll_failures": 0}
+    fields = {"status": status, "last_raw": storable_json(state.raw), "last_polled_at": now, "poll_failures": 0}
     if job.seen_at is None:
         fields["seen_at"] = now
-    for attr, column in (("delay_ms", "delay_ms"), ("execution_ms", "execution_ms"), ("retries", "retries")):
-        value = getattr(state, attr, None)
+    for column, bounds in (("delay_ms", BIGINT_RANGE), ("execution_ms", BIGINT_RANGE), ("retries", POSITIVE_INT_RANGE)):
+        value = storable_int(getattr(state, column, None), bounds)
         if value is not None:
             fields[column] = value
     if state.worker_id:
-        fields["worker_id"] = state.worker_id
+        fields["worker_id"] = storable_text(state.worker_id, WORKER_ID_MAX_LENGTH)
     if state.error:
-        fields["error_raw"] = state.error if isinstance(state.error, str) else json.dumps(state.error)
-        fields["error"] = parse_error(state.error)
+        fields["error_raw"] = storable_text(state.error if isinstance(state.error, str) else json.dumps(state.error))
+        fields["error"] = storable_json(parse_error(state.error))
     if status == "IN_PROGRESS" and job.started_at is None:
         fields["started_at"] = now
     if is_final(status):
         fields.update(_final_fields(job, state, status, now))
     else:
         if state.has_output:
-            fields["progress"] = state.output
+            fields["progress"] = storable_json(state.output)
         fields["expires_at"] = (job.submitted_at or job.created_at) + ttl_for(job)
         fields["next_poll_at"] = now + timedelta(seconds=next_poll_delay(job, status, now))
     return fields
@@ -97,7 +102,7 @@ def _final_fields(job: Job, state, status: str, now) -> dict:
     fields = {
         "finished_at": job.finished_at or now,
         "expires_at": (job.finished_at or now) + retention_for(job),
-        "output": state.output if state.has_output else None,
+        "output": storable_json(state.output) if state.has_output else None,
         "has_output": bool(state.has_output),
         "completed_without_output": status == "COMPLETED" and not state.has_output,
         "next_poll_at": None,
