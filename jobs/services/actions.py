@@ -13,6 +13,7 @@ from jobs.models import AuditEntry, Endpoint, Job, JobStatus
 
 from .clients import client_for
 from .state import job_set_status
+from .storable import storable_json
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ def check_submission(*, input, mode="run", webhook="", policy=None, s3_config=No
         raise InputError(
             f"The request is {size / 1_048_576:.1f} MB; RunPod accepts at most {limit // 1_048_576} MB for /{mode}."
         )
+    if storable_json(input) is not input:  # NaN and lone surrogates failed above; what is left is NUL
+        raise InputError("The input contains a NUL character (\\u0000), which cannot be stored: remove it.")
     return cleaned
 
 
@@ -172,8 +175,10 @@ def _enqueue_send(job_pk):
 def job_track(*, endpoint, runpod_id, streaming=False, user=None, remote_addr=None) -> Job:
     """Follow a job submitted elsewhere (RunPod's console, a script) by its id."""
     runpod_id = (runpod_id or "").strip()
-    if not runpod_id or len(runpod_id) > 200 or any(c.isspace() for c in runpod_id):
+    if not runpod_id or len(runpod_id) > 200 or any(c.isspace() or c == "\x00" for c in runpod_id):
         raise InputError("A RunPod job id is a single word of at most 200 characters.")
+    if runpod_id in (".", ".."):
+        raise InputError("A RunPod job id cannot be . or .. (no URL can name it).")
     now = timezone.now()
     with transaction.atomic():
         job, created = Job.objects.get_or_create(
@@ -227,6 +232,8 @@ def describe_error(exc) -> str:
     if isinstance(exc, runpod.RateLimitedError):
         wait = f" Try again in {exc.retry_after:.0f} s." if exc.retry_after else " Try again shortly."
         return "RunPod is rate limiting this endpoint (429)." + wait
+    if isinstance(exc, runpod.BadResponseError):
+        return "RunPod's answer could not be read; it may have done what was asked: check the endpoint."
     if isinstance(exc, runpod.TransientError):
         return f"RunPod did not answer properly ({exc.status_code or 'no response'}); try again."
     return f"RunPod refused the request ({exc.status_code or 'error'})."

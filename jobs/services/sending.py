@@ -20,6 +20,8 @@ from .state import job_apply_state, job_set_status
 
 logger = logging.getLogger(__name__)
 
+# The runpod_id column's size; RunPod's ids are about 40 characters.
+RUNPOD_ID_MAX_LENGTH = 200
 # A job claimed for sending but still PENDING this long after: its worker died mid-send.
 SEND_STUCK_AFTER = timedelta(minutes=5)
 # A PENDING job nobody claimed this long after creation: its task was lost; send it again.
@@ -49,6 +51,10 @@ def job_send(job_id) -> Job | None:
         state = _send(job)
     except runpod.RunPodError as exc:
         _send_failed(job, exc)
+        return job
+    if len(state.id) > RUNPOD_ID_MAX_LENGTH or "\x00" in state.id:
+        unusable = runpod.BadResponseError("/run answered an id we cannot store", operation="run", body=state.id)
+        _send_failed(job, unusable)
         return job
     job_set_status(
         job, JobStatus.PENDING, source="submit", runpod_id=state.id, seen_at=timezone.now(), next_poll_at=now
