@@ -131,7 +131,7 @@ class _ClientBase:
         if 200 <= response.status_code < 300:
             try:
                 return self._parse(call, response.json())
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes
                 raise BadResponseError(
                     f"{call.operation} endpoint {self.endpoint_id}: HTTP {response.status_code} with a non-JSON body",
                     status_code=response.status_code,
