@@ -60,6 +60,8 @@ def main() -> int:
     if not redis_answers(redis_url):
         private, redis_url = start_private_redis()
     env["REDIS_URL"] = redis_url
+    # Processes the tests start keep their cache keys apart from a dashboard running on the same Redis.
+    env.setdefault("CACHE_KEY_PREFIX", f"rpdash-test-{os.getpid()}")
     print(f"Tests use Redis at {redis_url} and database {env.get('DATABASE_URL', 'SQLite (var/test.sqlite3)')}.")
     try:
         return subprocess.call([sys.executable, "-m", "pytest", *sys.argv[1:]], cwd=ROOT, env=env)

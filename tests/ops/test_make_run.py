@@ -110,7 +110,9 @@ class MakeRun:
 
 def newcomer_env(**extra: str) -> dict[str, str]:
     env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
-    env.update(PORT=str(free_port()), SIMULATOR_PORT=str(free_port()), **extra)
+    # Its own cache keys: failed logins by other tests on 127.0.0.1 must not lock this newcomer out.
+    env.update(PORT=str(free_port()), SIMULATOR_PORT=str(free_port()), CACHE_KEY_PREFIX=f"rpdash-{uuid.uuid4().hex}")
+    env.update(**extra)
     return env
 
 
