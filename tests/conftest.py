@@ -6,6 +6,7 @@ import uuid
 import pytest
 
 from tests.factories import make_endpoint, make_user
+from tests.utils import logged_in
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -47,6 +48,21 @@ def operator(db):
 @pytest.fixture
 def admin_user(db):
     return make_user(None, username="admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def as_viewer(viewer):
+    return logged_in(viewer)
+
+
+@pytest.fixture
+def as_operator(operator):
+    return logged_in(operator)
+
+
+@pytest.fixture
+def as_admin(admin_user):
+    return logged_in(admin_user)
 
 
 @pytest.fixture

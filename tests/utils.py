@@ -13,3 +13,12 @@ def wait_for(predicate, *, timeout=30.0, interval=0.1, message="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
         time.sleep(interval)
+
+
+def logged_in(user, **options):
+    """A Django test client already logged in as the user; options go to Client (enforce_csrf_checks, ...)."""
+    from django.test import Client
+
+    client = Client(**options)
+    client.force_login(user)
+    return client

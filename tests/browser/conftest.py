@@ -48,20 +48,6 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(autouse=True)
-def plain_static_storage(settings):
-    """Static files by name (the hashed manifest exists only after collectstatic), quick password hashing, and a
-    cache of this test's own."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}
-    }
-
-
 @pytest.fixture
 def context(browser):
     context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme="light")
