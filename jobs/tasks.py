@@ -10,7 +10,12 @@ from jobs import services
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, max_retries=30, acks_late=True)
+# Beat's ticks go out at priority 0, the highest on Redis; sends at a lower one. A backlog of thousands of sends
+# must not keep the poll ticks waiting in the queue: runsync results live only 60 s at RunPod.
+SEND_PRIORITY = 6
+
+
+@shared_task(bind=True, max_retries=30, acks_late=True, priority=SEND_PRIORITY)
 def send_job(self, job_id):
     """Send a PENDING job to RunPod; a request RunPod never got is tried again, never a maybe-accepted one."""
     try:
