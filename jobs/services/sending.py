@@ -6,9 +6,11 @@ A /run that RunPod may have accepted is never sent again: only a request that pr
 
 import json
 import logging
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
 from django.utils import timezone
 
 from jobs import runpod
@@ -109,7 +111,15 @@ def jobs_send_lost(now=None) -> list[int]:
             source="submit",
             submit_error="The worker stopped while sending this job; RunPod may have it without our knowing its id.",
         )
-    lost = Job.objects.filter(
-        status=JobStatus.PENDING, submitted_at__isnull=True, created_at__lt=now - SEND_LOST_AFTER
-    ).values_list("pk", flat=True)
-    return list(lost[:500])
+    # A job may only be waiting in a long queue: re-send it at most once per lease (lease_until and lease_token are
+    # unused while a job is PENDING), the lease as long as the job's age, so a backlog gets a few duplicates in
+    # all rather than one per job per tick.
+    waiting = Job.objects.filter(status=JobStatus.PENDING, submitted_at__isnull=True)
+    waiting = waiting.filter(created_at__lt=now - SEND_LOST_AFTER)
+    waiting = waiting.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    ids = list(waiting.values_list("pk", flat=True)[:500])
+    token = uuid.uuid4().hex
+    now_value = Value(now, output_field=DateTimeField())
+    lease_end = ExpressionWrapper(now_value + (now_value - F("created_at")), output_field=DateTimeField())
+    waiting.filter(pk__in=ids).update(lease_until=lease_end, lease_token=token)
+    return list(Job.objects.filter(pk__in=ids, lease_token=token).values_list("pk", flat=True))
