@@ -264,6 +264,23 @@ def measure_naive(sim, seeded, args) -> dict:
     return {"median_polls_per_s": median(rates), "runs_polls_per_s": rates}
 
 
+def measure_http_floor(sim, seeded, args) -> dict:
+    """CPU per status request through our client and through bare aiohttp, nothing stored (bench/http_floor.py)."""
+    from django.conf import settings
+
+    from bench.http_floor import http_floor
+    from jobs.models import Job
+
+    ids: dict[str, list[str]] = {}
+    for runpod_id, endpoint_id in Job.objects.filter(endpoint_id__in=seeded["endpoints"]).values_list(
+        "runpod_id", "endpoint__runpod_id"
+    ):
+        ids.setdefault(endpoint_id, []).append(runpod_id)
+    floor = http_floor(sim.base_url, ids, in_flight=settings.POLL_CONCURRENCY, seconds=5.0, runs=min(args.runs, 3))
+    log(f"HTTP only: client {floor['client']}, aiohttp {floor['aiohttp']}")
+    return floor
+
+
 # --- The documented limit --------------------------------------------------------------------------------------
 
 
@@ -337,6 +354,7 @@ def run_on(database: str, args) -> dict:
             for concurrency in concurrencies:
                 results["variants"].append(measure_variant(sim, seeded, variant, args, concurrency))
         if database == "postgres":
+            results["http_floor"] = measure_http_floor(sim, seeded, args)
             results["rate_limit"] = prove_rate_limit(sim, seeded, args.limit_seconds)
             log(f"rate limit: max {results['rate_limit']['max_poll_per_10s']} status calls in 10 s")
         stats = sim.stats()

@@ -129,6 +129,9 @@ def poll_capacity(result: dict, sqlite: dict | None) -> str:
             f"{n(best['median_polls_per_s'])} polls/s (runs {', '.join(n(x) for x in best['runs_polls_per_s'])}), "
             f"{best['ratio_to_naive']}x its runpod loop ({n(s['naive']['median_polls_per_s'], 1)}/s).",
         ]
+    floor = res.get("http_floor")
+    if floor:
+        parts += ["", http_floor_sentence(floor)]
     limit = res.get("rate_limit")
     if limit:
         parts += [
@@ -142,6 +145,21 @@ def poll_capacity(result: dict, sqlite: dict | None) -> str:
             f"{limit['answered_429']}.",
         ]
     return "\n".join(parts)
+
+
+def http_floor_sentence(floor: dict) -> str:
+    def mid(runs, key):
+        return sorted(run[key] for run in runs)[len(runs) // 2]
+
+    in_flight = floor["in_flight_per_endpoint"] * floor["endpoints"]
+    return (
+        f"The HTTP stack alone, same run, nothing stored ({in_flight} requests in flight, median of "
+        f"{len(floor['client'])} runs of {floor['seconds']:.0f} s): `AsyncRunPodClient.status` over "
+        f"`make_async_http()` {n(mid(floor['client'], 'requests_per_s'))} requests/s at "
+        f"{n(mid(floor['client'], 'cpu_us_per_request'))} µs of CPU each; a bare aiohttp GET parsed with "
+        f"json.loads {n(mid(floor['aiohttp'], 'requests_per_s'))}/s at {n(mid(floor['aiohttp'], 'cpu_us_per_request'))}"
+        " µs each."
+    )
 
 
 def capture(result: dict) -> str:
