@@ -199,6 +199,8 @@ def one_run(args, database_url) -> dict:
         "retention_s": retention,
         "p99_share_of_retention": round(percentile(lags, 0.99) / retention, 3),
         "status_calls": sum(ops.get("status", 0) for ops in stats["requests"].values()),
+        # More /run calls than jobs: our sender's retries after a 429 (the 429s below are mostly those).
+        "run_calls": sum(ops.get("run", 0) for ops in stats["requests"].values()),
         "max_poll_per_10s": stats["max_poll_per_10s_any"],
         "answered_429": stats["responses"].get("429", 0),
         "simulator_expired": stats["engine"].get("jobs_expired", 0),

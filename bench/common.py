@@ -2,7 +2,8 @@
 the machine's description, medians and percentiles, and the result files that `bench/report.py` turns into
 docs/benchmarks.md.
 
-Every benchmark is a script (`.venv/bin/python bench/<name>.py --help`) that writes `var/bench/<name>.json`.
+Every benchmark is a script (`.venv/bin/python bench/<name>.py --help`) that writes `var/bench/<name>.json`
+(or `$BENCH_RESULTS/<name>.json`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "var" / "bench"
+# bench/run_all.py points small runs elsewhere, so they never overwrite the figures the docs are made from.
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "var" / "bench")
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 SIM_KEY = "bench-key"
 

@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
+    RESULTS,
     SIM_KEY,
     SimulatorProcess,
     django_setup,
@@ -174,7 +175,7 @@ def serve(database_url: str, urls: list[str], rounds: int, cookie: str, static_r
 
 
 def measure_web(args) -> dict:
-    from bench.page_speed import RESULTS, collect_static, page_context, pages, prepare_environment
+    from bench.page_speed import collect_static, page_context, pages, prepare_environment
     from bench.seed_scale import ensure
 
     prepare_environment()
@@ -207,7 +208,7 @@ def run_part(part: str, argv: list[str]) -> dict:
     import json
     import subprocess
 
-    path = Path(__file__).resolve().parent.parent / "var" / "bench" / f"{NAME}_{part}.json"
+    path = RESULTS / f"{NAME}_{part}.json"
     subprocess.run([sys.executable, __file__, *argv, "--part", part, "--json", str(path)], check=True)
     return json.loads(path.read_text())[part]
 

@@ -151,7 +151,7 @@ def capture(result: dict) -> str:
             f"{r['p99_share_of_retention'] * 100:.0f} %",
             f"{r['status_calls'] / max(r['stored'], 1):.2f}",
             n(r["max_poll_per_10s"]),
-            r["answered_429"],
+            f"{r['answered_429']} ({r['run_calls'] - r['stored']} on /run)" if "run_calls" in r else r["answered_429"],
             r["seconds"],
         ]
         for i, r in enumerate(result["runs"])

@@ -5,13 +5,15 @@ docs/benchmarks.md.
     .venv/bin/python bench/run_all.py --full         # `make bench-full`: the sizes quoted in docs/benchmarks.md
     .venv/bin/python bench/run_all.py --only poll_capacity,page_speed --docs
 
-Results go to var/bench/<name>.json (and .log); a benchmark that fails is reported and the others still run.
-The small sizes check that everything works and give rough figures; only --full (or --docs) touches the docs.
+Results of a full run go to var/bench/<name>.json (and .log), those of a small run to var/bench/small/, so a
+quick check never replaces the figures the docs are made from; a benchmark that fails is reported and the
+others still run. Only --full (or --docs) touches the docs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -39,16 +41,22 @@ BENCHMARKS = {
 JSON_OPTION = {"simulator_load": "--json"}
 
 
+def results_dir(full: bool) -> Path:
+    return RESULTS if full else RESULTS / "small"
+
+
 def run(name: str, full: bool) -> tuple[bool, float]:
     script, small, large = BENCHMARKS[name]
+    results = results_dir(full)
     command = [sys.executable, str(ROOT / "bench" / script), *(large if full else small)]
     if name in JSON_OPTION:
-        command += [JSON_OPTION[name], str(RESULTS / f"{name}.json")]
-    log_path = RESULTS / f"{name}.log"
+        command += [JSON_OPTION[name], str(results / f"{name}.json")]
+    log_path = results / f"{name}.log"
     print(f"== {name}: {' '.join(command[1:])} (log: {log_path.relative_to(ROOT)})", flush=True)
     started = time.monotonic()
+    env = {**os.environ, "BENCH_RESULTS": str(results)}
     with open(log_path, "w") as log:
-        code = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+        code = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
     elapsed = time.monotonic() - started
     print(f"   {'ok' if code == 0 else f'FAILED (exit {code})'} in {elapsed:.0f} s", flush=True)
     return code == 0, elapsed
@@ -65,7 +73,7 @@ def main(argv=None) -> int:
     unknown = set(names) - set(BENCHMARKS)
     if unknown:
         parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results_dir(args.full).mkdir(parents=True, exist_ok=True)
     outcomes = {name: run(name, args.full) for name in names}
     failed = [name for name, (ok, _) in outcomes.items() if not ok]
     total = sum(elapsed for _, elapsed in outcomes.values())
@@ -73,10 +81,10 @@ def main(argv=None) -> int:
     if (args.full or args.docs) and not args.no_docs:
         from bench.report import load_results, update_docs
 
-        updated = update_docs(load_results(RESULTS))
+        updated = update_docs(load_results(results_dir(args.full)))
         print(f"== docs/benchmarks.md: updated {', '.join(updated)}")
     if failed:
-        print(f"== failed: {', '.join(failed)} (see var/bench/<name>.log)")
+        print(f"== failed: {', '.join(failed)} (see {results_dir(args.full).relative_to(ROOT)}/<name>.log)")
     return 1 if failed else 0
 
 
