@@ -114,6 +114,12 @@ def test_a_worker_killed_mid_poll_loses_nothing(sim, sim_endpoint, celery_worker
     sim.configure(time_scale=4)
     # No streams: a /stream call in flight when the worker dies has taken chunks RunPod never sends again.
     jobs = submit_batch(sim_endpoint, normal=200, streams=0)
+    # Killed mid-poll, not mid-send: a send lost with its worker is recovered by the resend sweep, a separate path.
+    wait_for(
+        lambda: not Job.objects.filter(endpoint=sim_endpoint, runpod_id__isnull=True).exists(),
+        timeout=60,
+        message="every job sent",
+    )
     wait_for(
         lambda: Job.objects.filter(endpoint=sim_endpoint, archived=True).count() >= 20,
         timeout=60,
