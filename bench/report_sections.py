@@ -376,7 +376,7 @@ def summary(results: dict) -> str:
         rows.append(
             [
                 "2. Capture under load",
-                f"{cap['lost_total']} lost of {cap['jobs']:,} x {len(cap['runs'])}; "
+                f"{cap['lost_total']} lost of {cap['jobs'] * len(cap['runs']):,} ({len(cap['runs'])} runs); "
                 f"lag p50 {cap['median_lag_p50_s']} s, p99 {cap['median_lag_p99_s']} s",
                 f"p99 is {cap['median_lag_p99_s'] / cap['retention_s'] * 100:.0f} % of the {cap['retention_s']:.0f} s "
                 "retention",

@@ -66,7 +66,7 @@ def test_update_docs_writes_each_result_into_its_part(tmp_path):
     assert report.update_docs(report.load_results(results), docs) == ["summary", "capture"]
     text = docs.read_text()
     assert "`.venv/bin/python bench/capture.py`" in text and "2 cores (test cpu)" in text
-    assert "| 2. Capture under load | 0 lost of 100 x 1" in text and "0 lost: met" in text
+    assert "| 2. Capture under load | 0 lost of 100 (1 runs)" in text and "0 lost: met" in text
 
 
 def test_a_target_not_met_is_said_so():
