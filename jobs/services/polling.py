@@ -28,7 +28,7 @@ from jobs import runpod
 from jobs.models import Endpoint, Job, StatusTransition, StreamChunk, is_final
 
 from .clients import async_client_for
-from .state import jobs_apply_states, next_poll_delay, normalise_status
+from .state import jobs_apply_states, normalise_status
 from .storable import storable_json
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,6 @@ WINDOW_SECONDS = 10
 AUTH_RETRY = timedelta(minutes=5)
 # Errors on one job push its next poll back, but never past this: a runsync result lives only 60 s.
 ERROR_BACKOFF_MAX = 20.0
-ERROR_BACKOFF_MIN = 0.5
 RUNSYNC_ERROR_BACKOFF_MAX = 2.0
 ENDPOINT_BACKOFF_MAX = 60.0
 
@@ -182,11 +181,9 @@ def _store_error(job, exc, now, outcome: PollOutcome) -> None:
     if isinstance(exc, runpod.NotFoundError):
         _store_not_found(job, now, outcome)
         return
-    # Back off this job a little, with jitter, but come back well inside its retention (60 s for runsync), and never
-    # later than its usual next poll: once the faults stop, polling is back to its normal pace within one cycle.
+    # Back off this job a little, with jitter, but come back well inside its retention (60 s for runsync).
     cap = RUNSYNC_ERROR_BACKOFF_MAX if job.mode == Job.Mode.RUNSYNC else ERROR_BACKOFF_MAX
-    cap = min(cap, max(ERROR_BACKOFF_MIN, next_poll_delay(job, job.status, now)))
-    delay = min(cap, ERROR_BACKOFF_MIN * 2 ** min(job.poll_failures, 6)) * (0.5 + random.random() / 2)
+    delay = min(cap, 0.5 * 2 ** min(job.poll_failures, 6)) * (0.5 + random.random() / 2)
     Job.objects.filter(pk=job.pk).update(
         poll_failures=job.poll_failures + 1,
         next_poll_at=now + timedelta(seconds=delay),
