@@ -56,7 +56,7 @@ LIMITED = "limited"
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--small", action="store_true", help="a quick size: 2,000 jobs, 3 runs of 5 s")
+    parser.add_argument("--small", action="store_true", help="a quick size: 2,000 jobs, 2 runs of 5 s")
     parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--endpoints", type=int, default=10)
     parser.add_argument("--jobs", type=int, help="jobs per variant, spread over the endpoints (default 10,000)")
@@ -70,7 +70,7 @@ def parse_args(argv):
     parser.add_argument("--limit-seconds", type=float, help="seconds of the rate-limit proof (default 30)")
     parser.add_argument("--json", help="write the result here instead of var/bench/poll_capacity.json")
     args = parser.parse_args(argv)
-    defaults = (2000, 3, 5.0, 5.0, 22.0) if args.small else (10_000, 5, 10.0, 10.0, 30.0)
+    defaults = (2000, 2, 5.0, 3.0, 22.0) if args.small else (10_000, 5, 10.0, 10.0, 30.0)
     for name, value in zip(("jobs", "runs", "seconds", "naive_seconds", "limit_seconds"), defaults, strict=True):
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -281,7 +281,9 @@ def measure_http_floor(sim, seeded, args) -> dict:
     ):
         ids.setdefault(endpoint_id, []).append(runpod_id)
     in_flight = args.default_concurrency or settings.POLL_CONCURRENCY
-    floor = http_floor(sim.base_url, ids, in_flight=in_flight, seconds=5.0, runs=min(args.runs, 3))
+    floor = http_floor(
+        sim.base_url, ids, in_flight=in_flight, seconds=2.0 if args.small else 5.0, runs=min(args.runs, 3)
+    )
     log(f"HTTP only: client {floor['client']}, aiohttp {floor['aiohttp']}")
     return floor
 
