@@ -107,7 +107,7 @@ def worker_peak(database_url: str, sim, seconds: float) -> dict:
 
 
 def measure_worker(args) -> dict:
-    url = pg_create("bench_memory", fresh=False)
+    url = pg_create("bench_memory", fresh=True)
     django_setup(url)
     config = {"latency_ms": 50, "rate_limits": True, "seed": 5}
     per_endpoint = args.jobs // 10

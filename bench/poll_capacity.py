@@ -376,7 +376,7 @@ def run_on(database: str, args) -> dict:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     result = new_result(NAME, argv)
-    url = pg_create("bench") if args.db == "postgres" else sqlite_url("poll")
+    url = pg_create("bench", fresh=True) if args.db == "postgres" else sqlite_url("poll")
     django_setup(url)
     from django.conf import settings
 
