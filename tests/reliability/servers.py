@@ -231,9 +231,10 @@ def celery_broker(url):
 
 
 def _switch_broker(url):
-    with contextlib.suppress(Exception):
-        celery_app.pool.force_close_all()
+    # Forget the pools rather than close them: kombu keeps one registry per URL, and a closed pool in it would
+    # be handed out again when switching back.
     celery_app._pool = None
+    celery_app.amqp._producer_pool = None
     celery_app.conf.broker_url = url
 
 

@@ -36,7 +36,7 @@ def test_a_waiting_job_is_enqueued_again_only_after_its_resend_lease():
 
 def test_the_resend_lease_grows_with_the_age_of_the_job():
     """A job that has waited ten minutes is re-sent at most every ten minutes: duplicates grow with log(wait)."""
-    jobs = pending_jobs(3, age=timedelta(minutes=10))
+    pending_jobs(3, age=timedelta(minutes=10))
     now = timezone.now()
     assert len(jobs_send_lost(now)) == 3
     assert jobs_send_lost(now + timedelta(minutes=5)) == []
