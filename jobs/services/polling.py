@@ -29,7 +29,7 @@ from jobs.models import Endpoint, Job, StatusTransition, StreamChunk, is_final
 
 from .clients import async_client_for
 from .state import jobs_apply_states, normalise_status
-from .storable import storable_json
+from .storable import storable_json, write_through_outage
 
 logger = logging.getLogger(__name__)
 
@@ -138,15 +138,21 @@ def stream_store(job: Job, chunks, *, now) -> int:
     """Store drained chunks with the next sequence numbers, under a row lock so concurrent drains never collide."""
     if not chunks:
         return 0
-    with transaction.atomic():
-        seq = Job.objects.select_for_update().values_list("stream_seq", flat=True).get(pk=job.pk)
-        StreamChunk.objects.bulk_create(
-            [
-                StreamChunk(job=job, seq=seq + i, output=storable_json(chunk), received_at=now)
-                for i, chunk in enumerate(chunks)
-            ]
-        )
-        Job.objects.filter(pk=job.pk).update(stream_seq=seq + len(chunks))
+
+    def write():
+        with transaction.atomic():
+            seq = Job.objects.select_for_update().values_list("stream_seq", flat=True).get(pk=job.pk)
+            StreamChunk.objects.bulk_create(
+                [
+                    StreamChunk(job=job, seq=seq + i, output=storable_json(chunk), received_at=now)
+                    for i, chunk in enumerate(chunks)
+                ]
+            )
+            Job.objects.filter(pk=job.pk).update(stream_seq=seq + len(chunks))
+        return seq
+
+    # Drained chunks exist nowhere else any more: keep trying through a brief database outage.
+    seq = write_through_outage(write, f"stream chunks of job {job.pk}")
     job.stream_seq = seq + len(chunks)
     return len(chunks)
 

@@ -10,6 +10,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
 from django.utils import timezone
 
@@ -19,6 +20,7 @@ from jobs.models import Job, JobStatus
 from .actions import audit_record, describe_error
 from .clients import client_for
 from .state import job_apply_state, job_set_status
+from .storable import write_through_outage
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +60,17 @@ def job_send(job_id) -> Job | None:
         unusable = runpod.BadResponseError("/run answered an id we cannot store", operation="run", body=state.id)
         _send_failed(job, unusable)
         return job
-    job_set_status(
-        job, JobStatus.PENDING, source="submit", runpod_id=state.id, seen_at=timezone.now(), next_poll_at=now
-    )
-    job_apply_state(job, state, source="submit")
+    return write_through_outage(lambda: _record_sent(job_id, state, now), f"the RunPod id of job {job_id}")
+
+
+def _record_sent(job_id, state, now) -> Job:
+    """RunPod's answer to a send, in one transaction on a fresh read of the job (so a retry starts clean)."""
+    with transaction.atomic():
+        job = Job.objects.select_related("endpoint").get(pk=job_id)
+        job_set_status(
+            job, JobStatus.PENDING, source="submit", runpod_id=state.id, seen_at=timezone.now(), next_poll_at=now
+        )
+        job_apply_state(job, state, source="submit")
     return job
 
 

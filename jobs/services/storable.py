@@ -8,12 +8,21 @@ nothing (None) for an integer out of range, and the first characters of an overl
 """
 
 import json
+import logging
 import math
+import time
+
+from django.db import InterfaceError, OperationalError, close_old_connections
+
+logger = logging.getLogger(__name__)
 
 REPLACEMENT = "\ufffd"
 BIGINT_RANGE = (-(2**63), 2**63 - 1)
 POSITIVE_INT_RANGE = (0, 2**31 - 1)
 INT_RANGE = (-(2**31), 2**31 - 1)
+# How long a write holding the only copy of something RunPod gives once keeps trying through a database outage.
+OUTAGE_PATIENCE_SECONDS = 60.0
+OUTAGE_RETRY_SECONDS = 1.0
 
 
 def storable_text(text: str, max_length: int | None = None) -> str:
@@ -68,3 +77,21 @@ def _cleaned(value):
         elif item is not None and not isinstance(item, bool | int | float):
             container[key] = storable_text(str(item))
     return root[0]
+
+
+def write_through_outage(write, what: str):
+    """Run `write` (a function doing one transaction), retrying while the database is unreachable.
+
+    For what RunPod hands over only once, a /run id or drained stream chunks: dropped with a failed task, it
+    would be gone for good. After OUTAGE_PATIENCE_SECONDS the error is raised as usual.
+    """
+    deadline = time.monotonic() + OUTAGE_PATIENCE_SECONDS
+    while True:
+        try:
+            return write()
+        except (OperationalError, InterfaceError):
+            if time.monotonic() >= deadline:
+                raise
+            logger.warning("database unreachable while storing %s; trying again", what, exc_info=True)
+            close_old_connections()  # a broken connection is dropped, the next try opens a new one
+            time.sleep(OUTAGE_RETRY_SECONDS)
