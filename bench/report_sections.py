@@ -356,16 +356,21 @@ def summary(results: dict) -> str:
     rows = []
     poll = results.get("poll_capacity")
     if poll:
-        best = max(poll["results"]["variants"], key=lambda v: v["median_polls_per_s"])
+        variants = poll["results"]["variants"]
+        default = poll["settings"]["POLL_CONCURRENCY"]
+        # The shipped setting decides the target; the other rows give the spread.
+        row = next((v for v in variants if v["variant"] == "steady" and v["poll_concurrency"] == default), variants[0])
+        rates = [v["median_polls_per_s"] for v in variants]
         naive = poll["results"]["naive"]["median_polls_per_s"]
         limit = poll["results"].get("rate_limit", {})
         rows.append(
             [
                 "1. Poll capacity",
-                f"{n(best['median_polls_per_s'])} stored polls/s ({best['variant']}, concurrency "
-                f"{best['poll_concurrency']}); {n(best.get('median_polls_per_cpu_s'))} per CPU-second of the process",
-                f"{best['ratio_to_naive']}x the runpod loop ({n(naive, 1)}/s)",
-                "≥ 50x and ≥ 1,000/s: " + met(best["ratio_to_naive"] >= 50 and best["median_polls_per_s"] >= 1000),
+                f"{n(row['median_polls_per_s'])} stored polls/s ({row['variant']}, default concurrency "
+                f"{row['poll_concurrency']}; {n(min(rates))}-{n(max(rates))} over every row); "
+                f"{n(row.get('median_polls_per_cpu_s'))} per CPU-second of the process",
+                f"{row['ratio_to_naive']}x the runpod loop ({n(naive, 1)}/s)",
+                "≥ 50x and ≥ 1,000/s: " + met(row["ratio_to_naive"] >= 50 and row["median_polls_per_s"] >= 1000),
             ]
         )
         if limit:
