@@ -1,6 +1,7 @@
 """Load runs against the simulator: a mix of jobs submitted in bulk, and the books kept at the end (what was run,
 what was lost, what was stored twice)."""
 
+import json
 import random
 from dataclasses import dataclass
 
@@ -113,9 +114,9 @@ def books(endpoint, kinds, sim_stats) -> dict:
 
 def _wrong_results(jobs, kinds) -> list[str]:
     problems = []
-    expected = {repr(sorted(k.input.items())): k for k in kinds}
+    expected = {_key(k.input): k for k in kinds}
     for job in jobs.filter(archived=True).only("input", "status", "output", "has_output", "error_raw"):
-        kind = expected[repr(sorted(job.input.items()))]
+        kind = expected[_key(job.input)]
         if job.status != kind.expect:
             problems.append(f"{kind.name} job {job.runpod_id} ended {job.status}")
         elif kind.name == "normal" and job.output != job.input:
@@ -123,6 +124,11 @@ def _wrong_results(jobs, kinds) -> list[str]:
         elif kind.name == "failing" and "bad" not in job.error_raw:
             problems.append(f"job {job.runpod_id} lost its error")
     return problems[:20]
+
+
+def _key(value) -> str:
+    # PostgreSQL's jsonb reorders keys, so compare inputs by their canonical JSON.
+    return json.dumps(value, sort_keys=True)
 
 
 def _stream_books(streams):
