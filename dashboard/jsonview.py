@@ -133,6 +133,11 @@ class Media:
     url: str
     path: str  # where in the output it was, like output.images[0]
 
+    @property
+    def linkable(self) -> bool:
+        # Inline data: images are shown, never linked: output links are http(s) only.
+        return self.url.startswith(("http://", "https://"))
+
 
 def safe_http_url(text: str) -> str | None:
     """The URL if it is a plain http(s) URL with a host, else None (javascript:, data:, relative, ...)."""

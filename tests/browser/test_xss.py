@@ -4,7 +4,7 @@ ids, usernames and audit messages that carry script payloads are shown as text, 
 Every payload tries to set window.__xss; an init script turns that into a recorded hit (kept in sessionStorage
 so a hit survives navigation) and records any alert/confirm/prompt. After each page and interaction the DOM is
 also audited: no inline event handler or hx-on attribute, no <script> holding the marker, no frame or <base>, and
-every link, src and form action is http(s) or relative (inline raster images in the output gallery excepted).
+every link, src and form action is http(s) or relative (inline raster images are shown in the output gallery, never linked).
 """
 
 import base64
@@ -78,7 +78,7 @@ DOM_AUDIT = r"""
       const value = attr.value;
       if (name.startsWith("on") || name.includes("hx-on")) problems.push(`${describe(el)} has ${name}="${value}"`);
       if (["href", "xlink:href", "src", "action", "formaction", "poster", "background"].includes(name)) {
-        const rasterInGallery = el.closest(".gallery") && RASTER.test(value);
+        const rasterInGallery = name === "src" && el.closest(".gallery") && RASTER.test(value);
         if (!web(value) && !rasterInGallery) problems.push(`${describe(el)} ${name}=${value.slice(0, 120)}`);
       }
     }
@@ -386,7 +386,9 @@ def test_output_links_are_http_only_and_clicking_them_runs_nothing(watch, hostil
     # Both images have loaded or failed (the outside one is a stub, not an image): any onerror would have run.
     page.wait_for_function("() => [...document.querySelectorAll('.gallery img')].every(img => img.complete)")
     hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
-    assert not [h for h in hrefs if not h.startswith(("http://", "https://", "data:image/png;base64,"))]
+    assert not [h for h in hrefs if not h.startswith(("http://", "https://"))]
+    # An inline picture is shown, not linked: output links are http(s) only.
+    expect(page.locator("#job-output .gallery a")).to_have_count(1)
     watch.hover_each("#job-output .links a, #job-output .gallery a")
     with context.expect_page() as opened:
         links.first.click()
