@@ -278,6 +278,10 @@ async def endpoint_poll_loop(run: EndpointRun, http, limiter, *, deadline: float
     """Poll one held endpoint until nothing is due, its budget is spent, or the round's time is up."""
     endpoint = run.endpoint
     client = async_client_for(endpoint, http, limiter)
+    if limiter.enabled:
+        # RunPod raises an endpoint's limit with its running workers; the limit an admin recorded for it binds this
+        # process's client too, not only the shared budget.
+        limiter.set_limit(client.endpoint_key, "status", endpoint.status_rate_per_10s, endpoint.status_concurrency)
     concurrency = max(1, min(settings.POLL_CONCURRENCY, endpoint.status_concurrency))
     semaphore = asyncio.Semaphore(concurrency)
 

@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from jobs import services
+from jobs import runpod, services
 from jobs.models import AuditEntry, HealthSnapshot, Job, StatusTransition, StreamChunk
 from tests.utils import wait_for
 
@@ -118,3 +118,14 @@ def test_a_wrong_key_flags_the_endpoint_instead_of_failing_jobs(transactional_db
     sim_endpoint.refresh_from_db()
     job.refresh_from_db()
     assert sim_endpoint.key_refused and not job.is_final and not job.expired
+
+
+def test_the_endpoints_recorded_limit_binds_the_pollers_client(transactional_db, sim_endpoint):
+    """RunPod raises a busy endpoint's limit; the limit recorded on the endpoint is what the client holds to."""
+    sim_endpoint.status_rate_per_10s, sim_endpoint.status_concurrency = 6000, 900
+    sim_endpoint.save()
+    limiter = runpod.RateLimiter()
+    services.poll_round([sim_endpoint.pk], budget_seconds=0.5, limiter=limiter)
+    key = runpod.endpoint_key(sim_endpoint.base_url, sim_endpoint.runpod_id)
+    assert limiter.bucket(key, "status").limit == runpod.Limit(6000, 900)
+    assert limiter.bucket(key, "stream").limit == runpod.Limit(6000, 900), "/stream shares the /status bucket"
