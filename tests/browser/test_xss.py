@@ -4,7 +4,8 @@ ids, usernames and audit messages that carry script payloads are shown as text, 
 Every payload tries to set window.__xss; an init script turns that into a recorded hit (kept in sessionStorage
 so a hit survives navigation) and records any alert/confirm/prompt. After each page and interaction the DOM is
 also audited: no inline event handler or hx-on attribute, no <script> holding the marker, no frame or <base>, and
-every link, src and form action is http(s) or relative (inline raster images are shown in the output gallery, never linked).
+every link, src and form action is http(s) or relative (an inline raster image is shown in the output gallery,
+never linked).
 """
 
 import base64
