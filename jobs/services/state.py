@@ -155,7 +155,7 @@ def jobs_apply_states(pairs, *, source: str, now=None) -> list[bool]:
 
     On PostgreSQL the rows are written a few statements per batch rather than one per job (a poller stores
     hundreds of answers a second, and each statement is a round trip): every job's columns go into one
-    `UPDATE ... FROM (VALUES ...)` per set of columns, each row still conditional on the status we read, and
+    `UPDATE ... FROM jsonb_to_recordset(...)` per set of columns, each row still conditional on the status we read, and
     `RETURNING` tells which rows won, so only they get their transition. If the database refuses the batch (one
     bad value), each job is written on its own so the others are not held back.
     """
