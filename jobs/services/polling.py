@@ -39,7 +39,9 @@ AUTH_RETRY = timedelta(minutes=5)
 # Errors on one job push its next poll back, but never past this: a runsync result lives only 60 s.
 ERROR_BACKOFF_MAX = 20.0
 RUNSYNC_ERROR_BACKOFF_MAX = 2.0
-ENDPOINT_BACKOFF_MAX = 60.0
+# RunPod counts its limits over 10 s windows: a wait longer than one window buys no more room, and a minute's wait
+# would outlast a runsync result.
+ENDPOINT_BACKOFF_MAX = 10.0
 
 
 # --- Endpoint leases and the shared status budget -------------------------------------------------------------

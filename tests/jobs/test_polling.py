@@ -117,6 +117,20 @@ def test_a_429_backs_the_endpoint_off_for_its_retry_after(db):
     assert job.endpoint not in polling.endpoints_pollable()
 
 
+def test_429s_without_retry_after_back_off_doubling_up_to_one_rate_window(db):
+    """2, 4, 8, then 10 s: RunPod's limits are per 10 s, so waiting longer would only risk runsync results."""
+    job = make_job(status="IN_QUEUE", next_poll_at=timezone.now())
+    waits = []
+    for _ in range(6):
+        outcome = polling.batch_store([job], [runpod.RateLimitedError("slow down", status_code=429)])
+        before = timezone.now()
+        polling.endpoint_flag(job.endpoint, outcome)
+        job.endpoint.refresh_from_db()
+        waits.append(round((job.endpoint.backoff_until - before).total_seconds()))
+    assert waits == [2, 4, 8, 10, 10, 10]
+    assert "backing off 10 s" in job.endpoint.last_error
+
+
 def test_stream_chunks_are_numbered_in_order_across_batches(db):
     """Drained chunks get consecutive sequence numbers, batch after batch."""
     job = make_job(status="IN_PROGRESS", streaming=True, next_poll_at=timezone.now())
