@@ -40,7 +40,7 @@ class CeleryWorker:
             HEALTH_TICK_SECONDS="2",
             POLL_TASK_BUDGET_SECONDS="3",
             RUNSYNC_WAIT_MS="1000",
-            RUNPOD_TIMEOUT_SECONDS="2",
+            RUNPOD_TIMEOUT_SECONDS="1",
             POLL_LEASE_SECONDS="4",
             PYTHONUNBUFFERED="1",
         )

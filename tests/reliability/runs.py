@@ -3,6 +3,7 @@ what was lost, what was stored twice)."""
 
 import json
 import random
+import time
 from dataclasses import dataclass
 
 from django.db.models import Count
@@ -10,7 +11,6 @@ from django.utils import timezone
 
 from jobs.models import Job, JobStatus, StatusTransition, StreamChunk
 from jobs.tasks import send_job
-from tests.utils import wait_for
 
 STREAM_CHUNKS = 8
 
@@ -55,20 +55,34 @@ def bulk_submit(endpoint, kinds) -> list[Job]:
     return jobs
 
 
-def wait_settled(endpoint, *, timeout, message="every job settled"):
-    """Until every job is archived, refused at submission, or gone at RunPod (expired: a loss)."""
+def wait_progressing(count, target, *, stall=90.0, message="the run to finish"):
+    """Wait until count() reaches target, for as long as it keeps rising: fail only after `stall` seconds without
+    progress. A loaded machine makes a run slower, not wrong; a lost job makes it stop short."""
+    last, last_change = count(), time.monotonic()
+    while last < target:
+        time.sleep(0.25)
+        now_count = count()
+        if now_count != last:
+            last, last_change = now_count, time.monotonic()
+        elif time.monotonic() - last_change > stall:
+            raise AssertionError(f"{message}: stuck at {last} of {target} for {stall:.0f} s")
+    return last
 
-    def settled():
-        return (
-            not Job.objects.filter(endpoint=endpoint, archived=False, expired=False, not_found=False)
-            .exclude(status=JobStatus.SUBMIT_FAILED)
-            .exists()
-        )
 
+def unsettled(endpoint):
+    """Jobs neither archived, nor refused at submission, nor gone at RunPod (expired: a loss, counted apart)."""
+    return Job.objects.filter(endpoint=endpoint, archived=False, expired=False, not_found=False).exclude(
+        status=JobStatus.SUBMIT_FAILED
+    )
+
+
+def wait_settled(endpoint, *, stall=90.0):
+    """Until every job has settled, as long as jobs keep settling."""
+    total = Job.objects.filter(endpoint=endpoint).count()
     try:
-        wait_for(settled, timeout=timeout, interval=0.5, message=message)
+        wait_progressing(lambda: total - unsettled(endpoint).count(), total, stall=stall, message="every job settled")
     except AssertionError as exc:
-        left = Job.objects.filter(endpoint=endpoint, archived=False).exclude(status=JobStatus.SUBMIT_FAILED)
+        left = unsettled(endpoint)
         sample = list(left.values_list("runpod_id", "status", "streaming", "poll_failures", "next_poll_at")[:10])
         raise AssertionError(f"{exc}; {left.count()} left, e.g. {sample}") from exc
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+import httpx
 import uvicorn
 
 from dashboard.celery import app as celery_app
@@ -80,6 +81,40 @@ class RecordingSimulator(SimulatorServer):
         super().__init__(**config)
         self.log = RequestLog(self.app)
         self.app = self.log
+
+
+class SimulatorProcess:
+    """`manage.py runpod_simulator` in a process of its own, for runs big enough to want their own core; the same
+    control methods as SimulatorServer."""
+
+    _control = SimulatorServer._control
+    configure = SimulatorServer.configure
+    stats = SimulatorServer.stats
+    add_endpoint = SimulatorServer.add_endpoint
+
+    def __init__(self, *options):
+        self.port = free_port()
+        self.options = options
+        self.proc = None
+
+    base_url = property(lambda self: f"http://127.0.0.1:{self.port}/v2")
+    control_url = property(lambda self: f"http://127.0.0.1:{self.port}/_sim")
+
+    def __enter__(self):
+        command = [sys.executable, "manage.py", "runpod_simulator", "--port", str(self.port), *self.options]
+        self.proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
+        wait_for(self._answers, timeout=30, interval=0.1, message="the simulator process to answer")
+        return self
+
+    def _answers(self):
+        try:
+            return bool(self.stats())
+        except httpx.HTTPError:
+            return False
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(20)
 
 
 # --- A RunPod stand-in with scripted answers -----------------------------------------------------------------

@@ -17,7 +17,7 @@ from tests.factories import make_endpoint
 from tests.utils import wait_for
 
 from .figures import record
-from .runs import books, bulk_submit, job_mix, progress_report, wait_settled
+from .runs import books, bulk_submit, job_mix, progress_report, wait_progressing, wait_settled
 from .servers import BeatProcess, PrivateRedis, RecordingSimulator, broker_env, celery_broker
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -39,9 +39,9 @@ def archived(endpoint) -> int:
     return Job.objects.filter(endpoint=endpoint, archived=True).count()
 
 
-def wait_archived(endpoint, count, sim, *, timeout=120):
+def wait_archived(endpoint, count, sim):
     try:
-        wait_for(lambda: archived(endpoint) >= count, timeout=timeout, interval=0.2, message=f"{count} archived")
+        wait_progressing(lambda: archived(endpoint), count, message=f"{count} jobs archived")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{progress_report(endpoint, sim)}") from exc
 
@@ -54,7 +54,7 @@ def leased_batch(endpoint, *, at_least) -> list[int]:
 
 def settle_and_check(name, endpoint, kinds, sim, processes, **figures):
     try:
-        wait_settled(endpoint, timeout=180)
+        wait_settled(endpoint)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{progress_report(endpoint, sim)}") from exc
     result = books(endpoint, kinds, sim.stats())
@@ -74,7 +74,7 @@ def test_a_worker_killed_mid_batch_and_a_killed_beat_lose_nothing(run_sim):
     beat = BeatProcess(queue=worker.queue).start()
     processes = [worker, beat]
     try:
-        kinds = job_mix(400, runsync=20, streams=20)
+        kinds = job_mix(300, runsync=15, streams=15)
         bulk_submit(endpoint, kinds)
         wait_archived(endpoint, 60, run_sim)
         in_flight = wait_for(
@@ -88,7 +88,7 @@ def test_a_worker_killed_mid_batch_and_a_killed_beat_lose_nothing(run_sim):
         worker = CeleryWorker(beat=False, concurrency=2, queue=worker.queue).start()
         processes.append(worker)
 
-        wait_archived(endpoint, 200, run_sim)
+        wait_archived(endpoint, 150, run_sim)
         beat.kill()
         polled_before = Endpoint.objects.get(pk=endpoint.pk).last_poll_at
         beat = BeatProcess(queue=worker.queue).start()
@@ -122,7 +122,7 @@ def test_a_redis_restart_loses_no_job_in_flight(run_sim):
     processes = [worker, beat]
     try:
         with celery_broker(redis.url):
-            kinds = job_mix(300, runsync=10, streams=10)
+            kinds = job_mix(200, runsync=10, streams=10)
             bulk_submit(endpoint, kinds)
             wait_for(
                 lambda: Job.objects.filter(endpoint=endpoint, runpod_id__isnull=False).count() >= 60,
@@ -166,7 +166,7 @@ def test_a_database_outage_is_ridden_out(run_sim):
     endpoint = run_sim.endpoint
     worker = CeleryWorker(concurrency=2).start()
     try:
-        kinds = job_mix(300, runsync=10, streams=10)
+        kinds = job_mix(200, runsync=10, streams=10)
         bulk_submit(endpoint, kinds)
         wait_archived(endpoint, 80, run_sim)
         outage = database_outage(seconds=6, worker=worker)

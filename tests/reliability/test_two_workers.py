@@ -92,7 +92,7 @@ def test_two_workers_and_overlapping_ticks_never_poll_a_job_twice_in_a_cycle():
                 bulk_submit(endpoint, kinds[endpoint.pk])
             for endpoint in endpoints:
                 try:
-                    wait_settled(endpoint, timeout=180)
+                    wait_settled(endpoint)
                 except AssertionError as exc:
                     raise AssertionError(f"{exc}\n{progress_report(endpoint, sim)}") from exc
         finally:
