@@ -40,10 +40,13 @@ def wait_all_archived(endpoint, timeout):
         return not Job.objects.filter(endpoint=endpoint, archived=False).exists()
 
     def left():
-        rows = Job.objects.filter(endpoint=endpoint, archived=False).values_list(
-            "runpod_id", "status", "streaming", "expired", "not_found", "poll_failures", "next_poll_at"
-        )
-        return list(rows[:10])
+        rows = []
+        for job in Job.objects.filter(endpoint=endpoint, archived=False)[:10]:
+            steps = [(t.from_status, t.to_status, t.source, t.at.isoformat()) for t in job.transitions.order_by("at")]
+            times = (job.created_at, job.submitted_at, job.seen_at, job.started_at, job.last_polled_at)
+            rows.append((job.runpod_id, job.mode, job.status, job.expired, job.poll_failures, *times, steps))
+        fresh = type(endpoint).objects.get(pk=endpoint.pk)
+        return f"{rows}; endpoint backoff_until={fresh.backoff_until} last_poll_at={fresh.last_poll_at}"
 
     try:
         wait_for(done, timeout=timeout, interval=0.5, message="every job archived")
