@@ -194,7 +194,7 @@ def main() -> int:
         print(f"{DOC} has no <!-- {MARKER} --> ... <!-- /{MARKER} --> pair", file=sys.stderr)
         return 1
     DOC.write_text(pattern.sub(lambda m: m.group(1) + render(figures) + "\n" + m.group(2), text))
-    print(f"{DOC.relative_to(ROOT)}: figures from {len(figures)} files in {args.figures}")
+    print(f"{DOC}: figures from {len(figures)} files in {args.figures}")
     return 0
 
 
