@@ -263,6 +263,9 @@ POLL_LEASE_SECONDS = envint("POLL_LEASE_SECONDS", 20)
 RATE_LIMIT_SHARE = envfloat("RATE_LIMIT_SHARE", 0.9)
 RUNPOD_TIMEOUT_SECONDS = envfloat("RUNPOD_TIMEOUT_SECONDS", 15.0)
 RUNSYNC_WAIT_MS = envint("RUNSYNC_WAIT_MS", 90_000)
+# A job claimed for sending but still without a RunPod id this long after: its worker died mid-send, and since RunPod
+# may have it, it is marked SUBMIT_FAILED with that reason rather than sent again. Longer than any send can take.
+SEND_STUCK_SECONDS = envint("SEND_STUCK_SECONDS", 300)
 STREAM_WAIT_MS = envint("STREAM_WAIT_MS", 1_000)
 # Our own retention: 0 keeps everything.
 JOB_RETENTION_DAYS = envint("JOB_RETENTION_DAYS", 0)

@@ -26,8 +26,6 @@ logger = logging.getLogger(__name__)
 
 # The runpod_id column's size; RunPod's ids are about 40 characters.
 RUNPOD_ID_MAX_LENGTH = 200
-# A job claimed for sending but still PENDING this long after: its worker died mid-send.
-SEND_STUCK_AFTER = timedelta(minutes=5)
 # A PENDING job nobody claimed this long after creation: its task was lost; send it again.
 SEND_LOST_AFTER = timedelta(seconds=30)
 
@@ -113,7 +111,9 @@ def _send_failed(job, exc):
 def jobs_send_lost(now=None) -> list[int]:
     """PENDING jobs whose send task was lost (broker down); marks those whose worker died mid-send."""
     now = now or timezone.now()
-    for job in Job.objects.filter(status=JobStatus.PENDING, submitted_at__lt=now - SEND_STUCK_AFTER):
+    # Claimed for sending but still PENDING this long after: its worker died mid-send.
+    stuck_since = now - timedelta(seconds=settings.SEND_STUCK_SECONDS)
+    for job in Job.objects.filter(status=JobStatus.PENDING, submitted_at__lt=stuck_since):
         job_set_status(
             job,
             JobStatus.SUBMIT_FAILED,
