@@ -10,8 +10,11 @@ from tests.utils import logged_in
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _close_poller_connections():
-    """The poller's ORM calls run in asgiref's executor thread; close its connection so the test DB can be dropped."""
+def _close_poller_connections(django_db_setup):
+    """The poller's ORM calls run in asgiref's executor thread; close its connection so the test DB can be dropped.
+
+    Depending on django_db_setup makes this teardown run before the test database is dropped, not after.
+    """
     yield
     from asgiref.sync import sync_to_async
     from django.db import connections
