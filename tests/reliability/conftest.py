@@ -1,4 +1,4 @@
-"""Fixtures for the reliability suite: clients per role, a scripted RunPod, and Hypothesis profiles.
+"""Fixtures for the reliability suite: a scripted RunPod and Hypothesis profiles (clients per role: tests/conftest.py).
 
 Hypothesis runs derandomized by default so CI sees the same inputs every time; HYPOTHESIS_PROFILE=explore draws
 fresh ones (and more of them) for a local bug hunt.
@@ -7,7 +7,6 @@ fresh ones (and more of them) for a local bug hunt.
 import os
 
 import pytest
-from django.test import Client
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from hypothesis.database import DirectoryBasedExampleDatabase
@@ -30,27 +29,6 @@ hypothesis_settings.register_profile(
     **_common,
 )
 hypothesis_settings.load_profile("reliability-" + os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-
-def logged_in(user, **options) -> Client:
-    client = Client(**options)
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def as_viewer(viewer):
-    return logged_in(viewer)
-
-
-@pytest.fixture
-def as_operator(operator):
-    return logged_in(operator)
-
-
-@pytest.fixture
-def as_admin(admin_user):
-    return logged_in(admin_user)
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from django.test import Client
 from django.urls import reverse
 
 from jobs.models import AuditEntry, Endpoint, Job, StatusTransition
+from tests.utils import logged_in
 
-from .conftest import logged_in
 from .routes import GETS, POSTS, PUBLIC, ROUTES, TOKEN_GUARDED, World, dashboard_url_names
 
 pytestmark = pytest.mark.django_db

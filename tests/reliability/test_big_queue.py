@@ -16,8 +16,8 @@ from jobs import runpod, services
 from jobs.models import Job, JobStatus, StatusTransition
 from jobs.services.polling import poll_round
 from tests.factories import make_endpoint
+from tests.utils import logged_in
 
-from .conftest import logged_in
 from .figures import record
 from .runs import wait_progressing
 from .servers import SimulatorProcess

@@ -13,8 +13,8 @@ from jobs import services
 from jobs.models import Job, StreamChunk
 from jobs.services.polling import poll_round
 from tests.factories import make_job
+from tests.utils import logged_in
 
-from .conftest import logged_in
 from .figures import record
 from .hostile_answers import CASES, ODD_IDS, Case, as_answer, stream_cases
 from .servers import json_answer

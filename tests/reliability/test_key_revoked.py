@@ -13,9 +13,8 @@ from jobs.models import Job
 from jobs.services.health import endpoints_snapshot_health
 from jobs.services.polling import poll_round
 from tests.factories import make_endpoint
-from tests.utils import wait_for
+from tests.utils import logged_in, wait_for
 
-from .conftest import logged_in
 from .figures import record
 from .servers import RecordingSimulator
 

@@ -9,8 +9,7 @@ from django.utils import timezone
 
 from jobs.models import Job, StreamChunk
 from tests.factories import make_endpoint, make_job
-
-from .conftest import logged_in
+from tests.utils import logged_in
 
 pytestmark = pytest.mark.django_db
 
