@@ -113,6 +113,13 @@ def infrastructure_lines(figures: dict[str, dict]) -> list[str]:
             f"- Worker SIGKILLed while it held {number(data['jobs_leased_when_the_worker_died'])} jobs leased for "
             "polling; a new worker took them over when the leases ran out; beat killed and started again."
         )
+    if data := figures.get("kill_mid_send"):
+        lines.append(
+            f"- Worker SIGKILLed while its /run was on the wire: {data['run_requests']} /run requests for the two "
+            f"jobs of that test (never resent); the cut-off job ended {data['cut_off_status']} with its reason after "
+            f"{data['send_stuck_seconds']} s (`SEND_STUCK_SECONDS`, 300 in production), the job submitted after the "
+            f"kill was archived; jobs RunPod held on that endpoint: {data['jobs_at_runpod']} ({data['database']})."
+        )
     if data := figures.get("redis_restart"):
         lines.append(
             f"- Redis killed with {number(data['sends_queued_when_redis_died'])} send tasks queued (all lost with "
