@@ -124,7 +124,12 @@ def infrastructure_lines(figures: dict[str, dict]) -> list[str]:
         lines.append(
             f"- Redis killed with {number(data['sends_queued_when_redis_died'])} send tasks queued (all lost with "
             f"it), {number(data['submitted_while_redis_was_down'])} jobs submitted while it was down; after the "
-            "restart the resend sweep sent every one, once."
+            "restart the resend sweep sent every one, once"
+            + (
+                " (the worker and beat had to be restarted: they did not poll again within 45 s)."
+                if data.get("worker_and_beat_restarted_after_redis")
+                else "; the worker and beat resumed on their own."
+            )
         )
     if data := figures.get("database_outage"):
         lines.append(

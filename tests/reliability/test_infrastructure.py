@@ -16,7 +16,7 @@ from tests.celery_worker import CeleryWorker
 from tests.factories import make_endpoint
 from tests.utils import wait_for
 
-from .figures import record
+from .figures import figures_dir, record
 from .runs import books, bulk_submit, job_mix, progress_report, wait_progressing, wait_settled
 from .servers import BeatProcess, PrivateRedis, RecordingSimulator, broker_env, celery_broker
 
@@ -69,19 +69,27 @@ def settle_and_check(name, endpoint, kinds, sim, processes, **figures):
 def test_a_worker_killed_mid_batch_and_a_killed_beat_lose_nothing(run_sim):
     """SIGKILL the worker while a poll batch is leased and in flight, then beat; both come back, nothing is lost."""
     endpoint = run_sim.endpoint
-    run_sim.configure(latency_ms=300)  # batches stay in flight long enough to be caught
     worker = CeleryWorker(beat=False, concurrency=2).start()
     beat = BeatProcess(queue=worker.queue).start()
     processes = [worker, beat]
     try:
-        kinds = job_mix(300, runsync=15, streams=15)
+        # No streams: a /stream call in flight when its worker dies has drained chunks RunPod never sends again
+        # (docs/reliability.md, known limits). Streams under faults: test_fault_run.py, test_two_workers.py.
+        kinds = job_mix(300, runsync=15, streams=0)
         bulk_submit(endpoint, kinds)
-        wait_archived(endpoint, 60, run_sim)
+        # Killed mid-poll, not mid-send: a /run cut off with its worker may have reached RunPod, so that job ends
+        # SUBMIT_FAILED by design (test_kill_mid_send.py), which this test would count as lost.
+        wait_progressing(
+            lambda: Job.objects.filter(endpoint=endpoint, runpod_id__isnull=False).count(),
+            len(kinds),
+            message="every job sent",
+        )
+        run_sim.configure(latency_ms=300)  # batches stay in flight long enough to be caught
         in_flight = wait_for(
-            lambda: leased_batch(endpoint, at_least=20),
+            lambda: leased_batch(endpoint, at_least=10),
             timeout=60,
             interval=0.01,
-            message="a poll batch of 20 jobs or more in flight",
+            message="a poll batch of 10 jobs or more in flight",
         )
         worker.kill()
         leased_at_kill = in_flight
@@ -139,11 +147,29 @@ def test_a_redis_restart_loses_no_job_in_flight(run_sim):
             kinds += [replace(kind, input={**kind.input, "during_outage": True}) for kind in during]
             polled_before = Endpoint.objects.get(pk=endpoint.pk).last_poll_at
             redis.start()
-            wait_for(
-                lambda: Endpoint.objects.get(pk=endpoint.pk).last_poll_at > polled_before,
-                timeout=60,
-                message="polling resumed after the restart",
-            )
+
+            def resumed():
+                return Endpoint.objects.get(pk=endpoint.pk).last_poll_at > polled_before
+
+            replaced = False
+            try:
+                wait_for(resumed, timeout=45, message="polling resumed after the restart")
+            except AssertionError:
+                # Celery/Kombu workers sometimes never consume again after their Redis restarts (celery/celery
+                # #10205, #10302, still open upstream): what an operator's supervisor does then is restart them.
+                # Whatever was queued or in flight must still be there for the new ones, which this then checks.
+                stuck = "\n".join(f"--- {p.log_path}\n{p.output()[-6000:]}" for p in processes)
+                (figures_dir() / "redis_restart-stuck.log").write_text(stuck)
+                for process in processes:
+                    process.kill()
+                worker = CeleryWorker(beat=False, concurrency=2, env=env, queue=worker.queue).start()
+                beat = BeatProcess(queue=worker.queue, env=env).start()
+                processes += [worker, beat]
+                replaced = True
+                try:
+                    wait_for(resumed, timeout=60, message="polling resumed with restarted worker and beat")
+                except AssertionError as exc:
+                    raise AssertionError(f"{exc}\n{progress_report(endpoint, run_sim)}\n{stuck}") from exc
             settle_and_check(
                 "redis_restart",
                 endpoint,
@@ -152,6 +178,7 @@ def test_a_redis_restart_loses_no_job_in_flight(run_sim):
                 processes,
                 sends_queued_when_redis_died=queued_when_killed,
                 submitted_while_redis_was_down=len(during),
+                worker_and_beat_restarted_after_redis=replaced,
             )
     finally:
         for process in processes:
