@@ -115,10 +115,11 @@ def infrastructure_lines(figures: dict[str, dict]) -> list[str]:
         )
     if data := figures.get("kill_mid_send"):
         lines.append(
-            f"- Worker SIGKILLed while its /run was on the wire: {data['run_requests']} /run requests for the two "
-            f"jobs of that test (never resent); the cut-off job ended {data['cut_off_status']} with its reason after "
-            f"{data['send_stuck_seconds']} s (`SEND_STUCK_SECONDS`, 300 in production), the job submitted after the "
-            f"kill was archived; jobs RunPod held on that endpoint: {data['jobs_at_runpod']} ({data['database']})."
+            "- Worker SIGKILLed while its /run was on the wire: /run requests RunPod answered for the two jobs of "
+            f"that test: {data['run_requests']} (nothing resent); the cut-off job ended {data['cut_off_status']} "
+            f"with its reason after {data['send_stuck_seconds']} s (`SEND_STUCK_SECONDS`, 300 in production); the "
+            f"job submitted after the kill was archived; jobs RunPod held on that endpoint: {data['jobs_at_runpod']} "
+            f"({data['database']})."
         )
     if data := figures.get("redis_restart"):
         lines.append(
