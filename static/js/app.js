@@ -198,6 +198,12 @@
   document.addEventListener("error", function (event) {
     if (event.target.tagName === "IMG" && event.target.closest(".gallery")) event.target.classList.add("broken");
   }, true);
+  // An image can fail before this script runs (it is deferred), and then no error event is left to hear.
+  function markFailedImages(root) {
+    root.querySelectorAll(".gallery img").forEach(function (img) {
+      if (img.complete && img.naturalWidth === 0) img.classList.add("broken");
+    });
+  }
   document.addEventListener("change", function (event) {
     if (event.target.name === "range") {
       var custom = document.querySelector(".custom-range");
@@ -219,6 +225,7 @@
     renderLive();
     document.querySelectorAll("[data-json-input]").forEach(checkJson);
     document.querySelectorAll("[data-confirm-match]").forEach(checkConfirm);
+    markFailedImages(document);
     setInterval(function () { refreshTimes(); }, 15000);
     setInterval(tickCountdowns, 1000);
     tickCountdowns();

@@ -386,6 +386,8 @@ def test_output_links_are_http_only_and_clicking_them_runs_nothing(watch, hostil
         expect(tree).to_contain_text(text)
     # Both images have loaded or failed (the outside one is a stub, not an image): any onerror would have run.
     page.wait_for_function("() => [...document.querySelectorAll('.gallery img')].every(img => img.complete)")
+    # The outside picture is a stub, not an image: it is shown as a link saying so, whenever it failed.
+    expect(images.nth(0)).to_have_class(re.compile(r"\bbroken\b"))
     hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
     assert not [h for h in hrefs if not h.startswith(("http://", "https://"))]
     # An inline picture is shown, not linked: output links are http(s) only.
