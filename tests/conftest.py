@@ -1,12 +1,11 @@
 """Shared fixtures. Layer-specific ones live beside their tests (tests/browser/conftest.py, ...)."""
 
-import asyncio
 import uuid
 
 import pytest
 
 from tests.factories import make_endpoint, make_user
-from tests.utils import logged_in
+from tests.utils import close_poller_connections, logged_in
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -16,10 +15,7 @@ def _close_poller_connections(django_db_setup):
     Depending on django_db_setup makes this teardown run before the test database is dropped, not after.
     """
     yield
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    asyncio.run(sync_to_async(connections.close_all)())
+    close_poller_connections()
 
 
 @pytest.fixture(autouse=True)

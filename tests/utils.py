@@ -22,3 +22,15 @@ def logged_in(user, **options):
     client = Client(**options)
     client.force_login(user)
     return client
+
+
+def close_poller_connections():
+    """Close the database connections of this thread and of asgiref's executor thread, where the poller's ORM calls
+    run, so the test database can be dropped."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    asyncio.run(sync_to_async(connections.close_all)())
+    connections.close_all()

@@ -6,6 +6,7 @@ from django.db.models import Count
 
 from jobs import services
 from jobs.models import HealthSnapshot, Job, StatusTransition, StreamChunk
+from tests.reliability.runs import progress_report
 from tests.utils import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -39,19 +40,10 @@ def wait_all_archived(endpoint, timeout):
     def done():
         return not Job.objects.filter(endpoint=endpoint, archived=False).exists()
 
-    def left():
-        rows = []
-        for job in Job.objects.filter(endpoint=endpoint, archived=False)[:10]:
-            steps = [(t.from_status, t.to_status, t.source, t.at.isoformat()) for t in job.transitions.order_by("at")]
-            times = (job.created_at, job.submitted_at, job.seen_at, job.started_at, job.last_polled_at)
-            rows.append((job.runpod_id, job.mode, job.status, job.expired, job.poll_failures, *times, steps))
-        fresh = type(endpoint).objects.get(pk=endpoint.pk)
-        return f"{rows}; endpoint backoff_until={fresh.backoff_until} last_poll_at={fresh.last_poll_at}"
-
     try:
         wait_for(done, timeout=timeout, interval=0.5, message="every job archived")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; not archived by status: {left()}") from exc
+        raise AssertionError(f"{exc}\n{progress_report(endpoint)}") from exc
 
 
 def assert_nothing_lost_or_doubled(endpoint, jobs):

@@ -7,8 +7,6 @@ import threading
 import time
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,7 +14,7 @@ from jobs import runpod, services
 from jobs.models import Job, JobStatus, StatusTransition
 from jobs.services.polling import poll_round
 from tests.factories import make_endpoint
-from tests.utils import logged_in
+from tests.utils import close_poller_connections, logged_in
 
 from .figures import record
 from .runs import wait_progressing
@@ -71,10 +69,7 @@ class Beat(threading.Thread):
                 poll_round([self.endpoint.pk], budget_seconds=2)
                 self.rounds += 1
         finally:
-            # The rounds' ORM calls ran in asgiref's executor thread and in this one: close both, so the test
-            # database can be dropped at the end.
-            asyncio.run(sync_to_async(connections.close_all)())
-            connections.close_all()
+            close_poller_connections()
 
 
 def timed_get(client, url, **params):
