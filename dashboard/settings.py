@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "template_partials.apps.SimpleAppConfig",
     "django_celery_beat",
     "jobs",
+    "api",
     "simulator",
     "dashboard",
 ]
