@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials.apps.SimpleAppConfig",
     "django_celery_beat",
+    "axes",
     "jobs",
     "api",
     "simulator",
@@ -83,6 +84,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a throttled login (on the site's form or the admin's) into the login page with the reason.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -144,12 +147,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Every login path goes through authenticate(), where django-axes refuses a throttled (username, address) pair first.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
 LOGOUT_REDIRECT_URL = "login"
-# Failed logins allowed per username and per client address in LOGIN_RATE_WINDOW seconds.
+# Failed logins allowed for one username from one client address; then that pair waits LOGIN_RATE_WINDOW seconds
+# (each further failure restarts the wait). The same username from another address is not slowed.
 LOGIN_RATE_LIMIT = envint("LOGIN_RATE_LIMIT", 5)
 LOGIN_RATE_WINDOW = envint("LOGIN_RATE_WINDOW", 300)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = "dashboard.security.login_failure_limit"
+AXES_COOLOFF_TIME = "dashboard.security.login_cool_off"
+AXES_USERNAME_CALLABLE = "dashboard.security.login_username"
+AXES_CLIENT_IP_CALLABLE = "dashboard.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "dashboard.security.login_throttled"
+AXES_RESET_ON_SUCCESS = True
+# Logins and failed logins are in our own audit log; axes keeps only its counters.
+AXES_DISABLE_ACCESS_LOG = True
+# Addresses (or CIDR ranges) of the reverse proxies in front of the web server. Only from these is
+# X-Forwarded-For read for the client's address (login throttle, audit log); never from anyone else.
+TRUSTED_PROXIES = [p.strip() for p in env("TRUSTED_PROXIES", "").split(",") if p.strip()]
 # The submit form carries inputs up to RunPod's 20 MB /runsync limit (Django's default refuses bodies over 2.5 MB).
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 22 * 1024 * 1024)
 

@@ -6,6 +6,7 @@ from functools import wraps
 from django.shortcuts import render
 from django_htmx.http import reswap, retarget
 
+from dashboard.security import bounded, client_ip
 from jobs import services
 
 OPERATE = "jobs.operate_job"
@@ -13,10 +14,6 @@ OPERATE = "jobs.operate_job"
 
 def can_operate(user) -> bool:
     return user.is_authenticated and user.has_perm(OPERATE)
-
-
-def client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def wants_partial(request) -> bool:
@@ -52,7 +49,7 @@ def operator_required(action):
                     action=action,
                     user=request.user,
                     outcome="denied",
-                    message=f"POST {request.path} refused: the user may not {action}",
+                    message=f"POST {bounded(request.path)} refused: the user may not {action}",
                     remote_addr=client_ip(request),
                 )
             return forbidden(request)
