@@ -165,6 +165,7 @@ AXES_LOCKOUT_CALLABLE = "dashboard.security.login_throttled"
 AXES_RESET_ON_SUCCESS = True
 # Logins and failed logins are in our own audit log; axes keeps only its counters.
 AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 # Addresses (or CIDR ranges) of the reverse proxies in front of the web server. Only from these is
 # X-Forwarded-For read for the client's address (login throttle, audit log); never from anyone else.
 TRUSTED_PROXIES = [p.strip() for p in env("TRUSTED_PROXIES", "").split(",") if p.strip()]
