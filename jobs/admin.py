@@ -1,12 +1,41 @@
 """Admins manage endpoints and keys here; the key field is write-only and never rendered back."""
 
+import json
 from urllib.parse import urlparse
 
 from django import forms
 from django.contrib import admin
 
 from .models import AuditEntry, Endpoint, HealthSnapshot, Job
+from .services import audit_record
+from .services.storable import storable_json
 from .services.webhooks import webhook_path
+
+# Changes of these endpoint fields are audited with their old and new values (the key only as "replaced").
+AUDITED_ENDPOINT_FIELDS = [
+    "name",
+    "runpod_id",
+    "base_url",
+    "enabled",
+    "poll_running_seconds",
+    "poll_queued_seconds",
+    "poll_queued_max_seconds",
+    "status_rate_per_10s",
+    "status_concurrency",
+    "run_rate_per_10s",
+]
+
+
+def url_origin(url: str) -> tuple:
+    """Where a request to this URL goes: scheme, host and port (the key is sent wherever that is)."""
+    parsed = urlparse(url or "")
+    return (parsed.scheme.lower(), (parsed.hostname or "").lower(), parsed.port)
+
+
+def _remote_addr(request):
+    from dashboard.security import client_ip
+
+    return client_ip(request)
 
 
 def validate_base_url(url: str) -> str:
@@ -62,6 +91,32 @@ class EndpointForm(forms.ModelForm):
             raise forms.ValidationError("An API key is needed for a new endpoint.")
         return key
 
+    def clean(self):
+        """A stored key is only ever sent to the origin it was entered for: a new host or scheme needs it again."""
+        cleaned = super().clean()
+        new_url = cleaned.get("base_url")
+        if self.instance.pk and new_url and not cleaned.get("api_key") and "api_key" not in self.errors:
+            old_url = Endpoint.objects.filter(pk=self.instance.pk).values_list("base_url", flat=True).first()
+            if old_url and url_origin(old_url) != url_origin(new_url):
+                self.add_error(
+                    "api_key",
+                    f"The base URL now points somewhere else ({url_origin(new_url)[1] or new_url}): enter the API "
+                    "key again, so the stored key is never sent to a host it was not entered for.",
+                )
+        return cleaned
+
+    def audit_changes(self, before: dict | None) -> dict:
+        """Old and new values of the audited fields that changed (the key only as replaced, never its value)."""
+        after = {name: getattr(self.instance, name) for name in AUDITED_ENDPOINT_FIELDS}
+        changes = {
+            name: {"from": before.get(name), "to": value}
+            for name, value in after.items()
+            if before is not None and before.get(name) != value
+        }
+        if self.cleaned_data.get("api_key"):
+            changes["api_key"] = "replaced" if before is not None else "set"
+        return changes
+
     def save(self, commit=True):
         key = self.cleaned_data["api_key"]
         endpoint = super().save(commit=False)
@@ -106,6 +161,40 @@ class EndpointAdmin(admin.ModelAdmin):
     def key_refused(self, obj):
         return obj.key_refused
 
+    def save_model(self, request, obj, form, change):
+        before = (
+            Endpoint.objects.filter(pk=obj.pk).values(*AUDITED_ENDPOINT_FIELDS).first() if change and obj.pk else None
+        )
+        super().save_model(request, obj, form, change)
+        changes = form.audit_changes(before)
+        if change and not changes:
+            return
+        audit_record(
+            action="endpoint_change" if change else "endpoint_create",
+            user=request.user,
+            endpoint=obj,
+            message=(
+                f"Changed {', '.join(sorted(changes))} of {obj.name}" if change else f"Created endpoint {obj.name}"
+            ),
+            detail={"changes": changes} if change else {"base_url": obj.base_url, "runpod_id": obj.runpod_id},
+            remote_addr=_remote_addr(request),
+        )
+
+    def delete_model(self, request, obj):
+        _audit_deletion(request, "endpoint_delete", [obj])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        _audit_deletion(request, "endpoint_delete", list(queryset))
+        super().delete_queryset(request, queryset)
+
+
+def _audit_deletion(request, action, objects):
+    for obj in objects:
+        audit_record(
+            action=action, user=request.user, message=f"Deleted {obj} in the admin", remote_addr=_remote_addr(request)
+        )
+
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
@@ -119,6 +208,28 @@ class JobAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def save_model(self, request, obj, form, change):
+        """An admin's edit of a job is audited with the old and new value of each changed field."""
+        before = Job.objects.filter(pk=obj.pk).values(*form.changed_data).first() or {}
+        super().save_model(request, obj, form, change)
+        changes = {name: {"from": before.get(name), "to": form.cleaned_data.get(name)} for name in form.changed_data}
+        audit_record(
+            action="job_admin_edit",
+            user=request.user,
+            job=obj,
+            message=f"Edited {', '.join(form.changed_data) or 'nothing'} in the admin",
+            detail={"changes": storable_json(json.loads(json.dumps(changes, default=str)))},
+            remote_addr=_remote_addr(request),
+        )
+
+    def delete_model(self, request, obj):
+        _audit_deletion(request, "job_admin_delete", [obj])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        _audit_deletion(request, "job_admin_delete", list(queryset[:1000]))
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(HealthSnapshot)

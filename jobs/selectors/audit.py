@@ -11,7 +11,20 @@ from jobs.models import AuditEntry
 from .paging import keyset_page
 
 # The actions the filter offers: the ones services record (a DISTINCT over the whole trail would scan it).
-AUDIT_ACTIONS = ("submit", "track", "cancel", "retry", "purge")
+AUDIT_ACTIONS = (
+    "submit",
+    "track",
+    "cancel",
+    "retry",
+    "purge",
+    "webhook",
+    "login",
+    "endpoint_create",
+    "endpoint_change",
+    "endpoint_delete",
+    "job_admin_edit",
+    "job_admin_delete",
+)
 
 
 @dataclass(frozen=True)
