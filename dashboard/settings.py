@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "jobs",
     "api",
     "simulator",
+    "proxy",
     "dashboard",
 ]
 
@@ -287,6 +288,17 @@ RUNSYNC_WAIT_MS = envint("RUNSYNC_WAIT_MS", 90_000)
 # may have it, it is marked SUBMIT_FAILED with that reason rather than sent again. Longer than any send can take.
 SEND_STUCK_SECONDS = envint("SEND_STUCK_SECONDS", 300)
 STREAM_WAIT_MS = envint("STREAM_WAIT_MS", 1_000)
+# The RunPod-compatible proxy (/v2/..., docs/proxy.md). Share of each documented limit its callers may use,
+# counting the poller's calls too (the poller keeps to RATE_LIMIT_SHARE counting the proxy's, so callers come first).
+PROXY_RATE_LIMIT_SHARE = envfloat("PROXY_RATE_LIMIT_SHARE", 1.0)
+# A /runsync, /status-sync or /stream held open at RunPod keeps a web thread: at most this many per process wait
+# at once, each at most PROXY_WAIT_MAX_MS; the rest get RunPod's shortest wait (1 s) and the caller polls again.
+PROXY_WAIT_SLOTS = envint("PROXY_WAIT_SLOTS", 2)
+PROXY_WAIT_MAX_MS = envint("PROXY_WAIT_MAX_MS", 10_000)
+# How long a caller reading a stream keeps the poller off it after its last read (then the poller takes over).
+PROXY_STREAM_LEASE_SECONDS = envint("PROXY_STREAM_LEASE_SECONDS", 15)
+# Connections the proxy keeps open to RunPod per web process.
+PROXY_MAX_CONNECTIONS = envint("PROXY_MAX_CONNECTIONS", 20)
 # Our own retention: 0 keeps everything.
 JOB_RETENTION_DAYS = envint("JOB_RETENTION_DAYS", 0)
 SNAPSHOT_RETENTION_DAYS = envint("SNAPSHOT_RETENTION_DAYS", 0)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from dashboard import hooks, views
 
@@ -24,6 +24,8 @@ urlpatterns = [
     path("audit/", views.audit_list, name="audit_list"),
     path("hooks/runpod/<int:endpoint_pk>/<str:token>/", hooks.runpod_webhook, name="runpod_webhook"),
     path("admin/", admin.site.urls),
+    # RunPod's endpoint API, so RunPod's own clients can use the dashboard as their base URL (docs/proxy.md).
+    path("v2/", include("proxy.urls")),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

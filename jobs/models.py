@@ -149,6 +149,12 @@ class Job(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_token = models.CharField(max_length=40, blank=True)
     stream_seq = models.PositiveIntegerField(default=0, help_text="Sequence number of the next stream chunk.")
+    # A caller reading the stream through the RunPod-compatible proxy holds it until then; the poller leaves /stream
+    # to that caller meanwhile (two readers would split the drained chunks) and takes over once it runs out.
+    stream_reader_until = models.DateTimeField(null=True, blank=True)
+    # The next chunk the proxy's callers have not been given, so each chunk reaches them once, in order, even the
+    # ones the poller drained before a caller came.
+    stream_served_seq = models.PositiveIntegerField(default=0)
 
     archived = models.BooleanField(default=False, help_text="Final, and everything RunPod had is stored here.")
     expired = models.BooleanField(default=False, help_text="RunPod dropped it before we could archive it.")
@@ -227,6 +233,27 @@ class StreamChunk(models.Model):
 
     def __str__(self):
         return f"chunk {self.seq} of job {self.job_id}"
+
+
+class EndpointCallCount(models.Model):
+    """Calls the RunPod-compatible proxy made to an endpoint, per limit bucket and second.
+
+    The poller keeps its own count on the Endpoint row (written only by the lease holder); web processes cannot
+    join that, so their calls are counted here with atomic increments, and each side reads both before calling.
+    """
+
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="+")
+    bucket = models.CharField(max_length=20)
+    second = models.BigIntegerField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "bucket", "second"], name="call_count_unique_second")
+        ]
+
+    def __str__(self):
+        return f"{self.count} {self.bucket} calls to {self.endpoint_id} at {self.second}"
 
 
 class HealthSnapshot(models.Model):

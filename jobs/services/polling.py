@@ -27,6 +27,7 @@ from django.utils import timezone
 from jobs import runpod
 from jobs.models import Endpoint, Job, StatusTransition, StreamChunk, is_final
 
+from .callcounts import calls_used
 from .clients import async_client_for
 from .state import jobs_apply_states, normalise_status
 from .storable import storable_json, write_through_outage
@@ -72,6 +73,8 @@ def status_budget(endpoint, *, now_ts=None) -> int:
     """Status calls this endpoint may still take in the current 10 s window (our share of its limit)."""
     now_ts = now_ts if now_ts is not None else time.time()
     used = sum(n for second, n in endpoint.status_calls.items() if int(second) > now_ts - WINDOW_SECONDS - 1)
+    # The proxy's callers read statuses and streams of the same endpoint: their calls count too.
+    used += calls_used(endpoint.pk, "status", now_ts=now_ts)
     allowed = math.floor(endpoint.status_rate_per_10s * settings.RATE_LIMIT_SHARE)
     return max(0, allowed - used)
 
@@ -101,6 +104,8 @@ def jobs_claim_due(endpoint, *, limit, lease_seconds, now=None) -> list[Job]:
     due = (
         Job.objects.filter(endpoint=endpoint, next_poll_at__lte=now)
         .filter(free)
+        # A proxy caller is reading this job's stream: a second reader would take chunks from it.
+        .exclude(streaming=True, stream_reader_until__gt=now)
         .annotate(
             urgency=Case(When(mode=Job.Mode.RUNSYNC, then=Value(0)), default=Value(1), output_field=IntegerField())
         )
