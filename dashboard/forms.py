@@ -7,6 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from jobs import selectors, services
+from jobs.constants import RUNPOD_ID_MAX_LENGTH
 from jobs.models import Endpoint, JobStatus
 
 MODES = {
@@ -25,6 +26,13 @@ RANGE_LABELS = {"15m": "Last 15 min", "1h": "Last hour", "24h": "Last 24 h", "7d
 # Ids beyond a 64-bit column cannot name a row (and SQLite cannot even take them as a parameter).
 MAX_ID = 2**63 - 1
 EXAMPLE_INPUT = '{\n  "prompt": "Hello"\n}'
+# The form field beside which a services.InputError about each submission input is shown (others go on top).
+SERVICE_FIELDS = {
+    "input": "input",
+    "webhook": "webhook",
+    "policy.executionTimeout": "execution_timeout",
+    "policy.ttl": "ttl",
+}
 
 
 def _enabled_endpoints():
@@ -110,7 +118,7 @@ class SubmitForm(forms.Form):
                 input=cleaned["input"], mode=mode, webhook=cleaned.get("webhook", ""), policy=self.policy()
             )
         except services.InputError as exc:
-            self.add_error(_field_for(str(exc)), str(exc))
+            self.add_error(SERVICE_FIELDS.get(exc.field), str(exc))
         return cleaned
 
     def submission(self) -> dict:
@@ -126,22 +134,9 @@ class SubmitForm(forms.Form):
         }
 
 
-def _field_for(message: str) -> str | None:
-    """The form field a services.InputError message is about, so it shows beside it."""
-    if message.startswith("The webhook"):
-        return "webhook"
-    if "executionTimeout" in message:
-        return "execution_timeout"
-    if "policy.ttl" in message:
-        return "ttl"
-    if message.startswith(("The input", "The request is")):
-        return "input"
-    return None
-
-
 class TrackForm(forms.Form):
     endpoint = forms.ModelChoiceField(queryset=Endpoint.objects.none(), empty_label=None)
-    runpod_id = forms.CharField(label="RunPod job id", max_length=200)
+    runpod_id = forms.CharField(label="RunPod job id", max_length=RUNPOD_ID_MAX_LENGTH)
     streaming = forms.BooleanField(label="Read it through /stream", required=False)
 
     def __init__(self, *args, endpoint=None, endpoints=None, **kwargs):

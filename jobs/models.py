@@ -10,32 +10,24 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from . import constants
+
+# FINAL_STATES and LOCAL_FINAL_STATES are still imported from here by older code.
+from .constants import CANCELLABLE_STATES, FINAL_STATES, LOCAL_FINAL_STATES, RETRYABLE_STATES, is_final  # noqa: F401
 from .fields import EncryptedTextField
 
 
 class JobStatus(models.TextChoices):
     # Local states, before RunPod knows the job.
-    PENDING = "PENDING", "Pending"
-    SUBMIT_FAILED = "SUBMIT_FAILED", "Submit failed"
+    PENDING = constants.PENDING, "Pending"
+    SUBMIT_FAILED = constants.SUBMIT_FAILED, "Submit failed"
     # RunPod's states.
-    IN_QUEUE = "IN_QUEUE", "In queue"
-    IN_PROGRESS = "IN_PROGRESS", "In progress"
-    COMPLETED = "COMPLETED", "Completed"
-    FAILED = "FAILED", "Failed"
-    CANCELLED = "CANCELLED", "Cancelled"
-    TIMED_OUT = "TIMED_OUT", "Timed out"
-
-
-FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
-RETRYABLE_STATES = frozenset({"FAILED", "TIMED_OUT"})
-CANCELLABLE_STATES = frozenset({"IN_QUEUE", "IN_PROGRESS"})
-# Local states that end a job's life here without RunPod ever having it.
-LOCAL_FINAL_STATES = frozenset({"SUBMIT_FAILED"})
-
-
-def is_final(status: str) -> bool:
-    """Unknown states are not final: we keep polling and keep them visible."""
-    return status in FINAL_STATES or status in LOCAL_FINAL_STATES
+    IN_QUEUE = constants.IN_QUEUE, "In queue"
+    IN_PROGRESS = constants.IN_PROGRESS, "In progress"
+    COMPLETED = constants.COMPLETED, "Completed"
+    FAILED = constants.FAILED, "Failed"
+    CANCELLED = constants.CANCELLED, "Cancelled"
+    TIMED_OUT = constants.TIMED_OUT, "Timed out"
 
 
 def default_base_url():
@@ -105,12 +97,12 @@ class Job(models.Model):
 
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="jobs")
     # Null until RunPod has answered /run; opaque (uuid, sync-uuid, uuid-u1, ...).
-    runpod_id = models.CharField("RunPod job id", max_length=200, null=True, blank=True)
+    runpod_id = models.CharField("RunPod job id", max_length=constants.RUNPOD_ID_MAX_LENGTH, null=True, blank=True)
     mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.RUN)
     streaming = models.BooleanField(default=False, help_text="Read through /stream rather than /status.")
     tracked = models.BooleanField(default=False, help_text="Submitted elsewhere and tracked here by id.")
     # Any string RunPod sends is kept, known or not.
-    status = models.CharField(max_length=40, default=JobStatus.PENDING, db_index=True)
+    status = models.CharField(max_length=constants.STATUS_MAX_LENGTH, default=JobStatus.PENDING, db_index=True)
 
     input = models.JSONField(null=True, blank=True)
     webhook = models.URLField(max_length=1000, blank=True)
@@ -125,7 +117,7 @@ class Job(models.Model):
     submit_error = models.TextField(blank=True)
     delay_ms = models.BigIntegerField(null=True, blank=True)
     execution_ms = models.BigIntegerField(null=True, blank=True)
-    worker_id = models.CharField(max_length=200, blank=True)
+    worker_id = models.CharField(max_length=constants.WORKER_ID_MAX_LENGTH, blank=True)
     retries = models.PositiveIntegerField(default=0)
     # The status object as last read, unknown fields included.
     last_raw = models.JSONField(null=True, blank=True)
@@ -207,8 +199,8 @@ class StatusTransition(models.Model):
     """One row per status change we observed or caused."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="transitions")
-    from_status = models.CharField(max_length=40, blank=True)
-    to_status = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=constants.STATUS_MAX_LENGTH, blank=True)
+    to_status = models.CharField(max_length=constants.STATUS_MAX_LENGTH)
     at = models.DateTimeField(default=timezone.now)
     # poll, stream, submit, cancel, retry, track, expire
     source = models.CharField(max_length=20)

@@ -11,13 +11,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from dashboard import charts, jsonview
+from jobs.constants import ACTIVE_STATES, EXPIRED, NOT_FOUND, UNKNOWN
 from jobs.models import JobStatus
 
 register = template.Library()
 
 # Labels for states that are not JobStatus choices but appear as timeline events.
-EVENT_LABELS = {"EXPIRED": "Expired at RunPod", "NOT_FOUND": "Unknown to RunPod", "UNKNOWN": "Unknown"}
-ACTIVE_STATES = {"PENDING", "IN_QUEUE", "IN_PROGRESS"}
+EVENT_LABELS = {EXPIRED: "Expired at RunPod", NOT_FOUND: "Unknown to RunPod", UNKNOWN: "Unknown"}
 # JobStatus.values builds a new list on each access; badges are drawn hundreds of times per page.
 STATUS_LABELS = {**dict(JobStatus.choices), **EVENT_LABELS}
 STATUS_CLASSES = {status: f"st-{status.lower()}" for status in STATUS_LABELS}

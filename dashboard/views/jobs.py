@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 from dashboard.forms import JobFilterForm, endpoint_options
 from dashboard.templatetags.dashboard import status_label
 from jobs import selectors
+from jobs.constants import COMPLETED, JOB_IDS_PER_REQUEST
 from jobs.models import Job
 
 from .common import render_page, wants_partial
@@ -75,7 +76,9 @@ def job_list(request):
 def _ids(request) -> list[int]:
     raw = ",".join(request.GET.getlist("ids"))
     # ASCII digits only ("²".isdigit() is true), and short enough for a 64-bit id column.
-    return [int(part) for part in raw.split(",") if part.isascii() and part.isdigit() and len(part) <= 18][:200]
+    return [int(part) for part in raw.split(",") if part.isascii() and part.isdigit() and len(part) <= 18][
+        :JOB_IDS_PER_REQUEST
+    ]
 
 
 @require_GET
@@ -140,7 +143,7 @@ def live_context(job, **extra) -> dict:
     return {
         "job": job,
         "settled": settled,
-        "show_output": job.is_final and (job.has_output or job.completed_without_output or job.status == "COMPLETED"),
+        "show_output": job.is_final and (job.has_output or job.completed_without_output or job.status == COMPLETED),
         "timeline": job_timeline(job, selectors.job_transitions(job)),
         "now": timezone.now(),
         "live_seconds": LIVE_SECONDS,

@@ -12,14 +12,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+# Some docs say RUNNING; we report the documented name (STATUS_SYNONYMS) so callers see one spelling.
+from ..constants import FINAL_STATES, QUEUED_STATES, RUNNING_STATES, STATUS_SYNONYMS
+from ..constants import UNKNOWN as UNKNOWN_STATUS
 from .errors import BadResponseError
-
-FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
-RUNNING_STATES = frozenset({"IN_PROGRESS", "RUNNING"})
-QUEUED_STATES = frozenset({"IN_QUEUE"})
-# Some docs say RUNNING; we report the documented name so callers see one spelling.
-STATUS_SYNONYMS = {"RUNNING": "IN_PROGRESS"}
-UNKNOWN_STATUS = "UNKNOWN"
 
 
 def to_int(value: Any) -> int | None:

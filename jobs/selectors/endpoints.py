@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.db.models import Aggregate, Count, F, FloatField, OuterRef, Q, Subquery
 
+from jobs.constants import CANCELLED, COMPLETED, FAILED_STATES, IN_QUEUE
 from jobs.models import Endpoint, HealthSnapshot, Job
 
-from .series import FAILED_STATES, health_series_many
+from .series import health_series_many
 
 # A due job this overdue means the poller is not keeping up with the endpoint.
 POLL_BEHIND = timedelta(seconds=30)
@@ -126,14 +127,14 @@ def endpoint_summary(endpoint_pk, now) -> EndpointSummary:
 def endpoint_queued(endpoint) -> dict:
     """What a purge would touch: RunPod's queue depth from the newest snapshot, and our own queued jobs."""
     snapshot = HealthSnapshot.objects.filter(endpoint=endpoint).order_by("-taken_at").first()
-    ours = Job.objects.filter(endpoint=endpoint, status="IN_QUEUE").values("id")[:50_001].count()
+    ours = Job.objects.filter(endpoint=endpoint, status=IN_QUEUE).values("id")[:50_001].count()
     return {"snapshot": snapshot, "ours": ours}
 
 
 FINISHED_COUNTS = {
-    "completed": Count("id", filter=Q(status="COMPLETED")),
+    "completed": Count("id", filter=Q(status=COMPLETED)),
     "failed": Count("id", filter=Q(status__in=FAILED_STATES)),
-    "cancelled": Count("id", filter=Q(status="CANCELLED")),
+    "cancelled": Count("id", filter=Q(status=CANCELLED)),
 }
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast, Substr
 
+from jobs.constants import JOB_IDS_PER_REQUEST, PENDING, RUNPOD_ID_MAX_LENGTH
 from jobs.models import Job, StatusTransition, StreamChunk
 
 from .paging import Cursor, keyset_page, older_than, row_cursor
@@ -53,7 +54,7 @@ class JobFilters:
             qs = qs.filter(endpoint_id=self.endpoint_id)
         if self.status == "active":
             # Still changing: due for a poll (the partial index job_due holds exactly these), or not sent yet.
-            qs = qs.filter(Q(next_poll_at__isnull=False) | Q(status="PENDING"))
+            qs = qs.filter(Q(next_poll_at__isnull=False) | Q(status=PENDING))
         elif self.status:
             qs = qs.filter(status=self.status)
         if self.since is not None:
@@ -90,7 +91,7 @@ def job_list(filters: JobFilters, *, after: Cursor | None = None, before: Cursor
     """A page of jobs, newest first. The search box matches a job id exactly (indexed), else text in inputs."""
     qs = filters.apply(job_list_rows())
     q = filters.q.strip()
-    if q and not any(c.isspace() for c in q) and len(q) <= 200:
+    if q and not any(c.isspace() for c in q) and len(q) <= RUNPOD_ID_MAX_LENGTH:
         exact = list(qs.filter(runpod_id=q).order_by("-created_at", "-id")[:limit])
         if exact:
             return JobPage(jobs=exact, search="id")
@@ -133,7 +134,7 @@ def _job_text_search(filters: JobFilters, qs, q: str, *, after: Cursor | None, l
 
 def job_rows(ids) -> list:
     """The given jobs as list rows (the live refresh of a page's active rows)."""
-    return list(job_list_rows().filter(id__in=list(ids)[:200]).order_by("-created_at", "-id"))
+    return list(job_list_rows().filter(id__in=list(ids)[:JOB_IDS_PER_REQUEST]).order_by("-created_at", "-id"))
 
 
 def job_newer_count(filters: JobFilters, newest: Cursor, cap=100) -> int:

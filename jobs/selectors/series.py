@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from django.db.models import Avg, Count, FloatField, Func, Max, Q
 from django.db.models.functions import Floor
 
+from jobs.constants import CANCELLED, COMPLETED, FAILED_STATES
 from jobs.models import HealthSnapshot, Job
 
 from .paging import EPOCH
 
-FAILED_STATES = ("FAILED", "TIMED_OUT")
 BUCKET_STEPS = (10, 20, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 
 
@@ -104,9 +104,9 @@ def throughput_series(endpoint, *, since, until, points=120) -> list[Bucket]:
         _bucketed(qs, "finished_at", size)
         .values("bucket")
         .annotate(
-            completed=Count("id", filter=Q(status="COMPLETED")),
+            completed=Count("id", filter=Q(status=COMPLETED)),
             failed=Count("id", filter=Q(status__in=FAILED_STATES)),
-            cancelled=Count("id", filter=Q(status="CANCELLED")),
+            cancelled=Count("id", filter=Q(status=CANCELLED)),
         )
         .order_by()
     )

@@ -1,11 +1,7 @@
 """Every decision and write about jobs and endpoints. Views and tasks call these; nothing else writes."""
 
 from .actions import (
-    ActionError,
-    InputError,
-    audit_record,
     check_submission,
-    describe_error,
     endpoint_purge_queue,
     job_cancel,
     job_retry,
@@ -13,10 +9,12 @@ from .actions import (
     job_submit,
     job_track,
 )
+from .audit import audit_record
+from .errors import ActionError, InputError, describe_error
 from .health import endpoints_snapshot_health, history_prune
 from .polling import endpoints_pollable, poll_round
 from .sending import SendLater, job_send, jobs_send_lost
-from .state import job_apply_state
+from .state import job_apply_state, job_transition
 
 __all__ = [
     "ActionError",
@@ -36,6 +34,7 @@ __all__ = [
     "job_send",
     "job_submit",
     "job_track",
+    "job_transition",
     "jobs_send_lost",
     "poll_round",
 ]

@@ -2,17 +2,19 @@
 
 import json
 import logging
-from datetime import timedelta
 from urllib.parse import urlparse
 
 from django.db import transaction
 from django.utils import timezone
 
 from jobs import runpod
-from jobs.models import AuditEntry, Endpoint, Job, JobStatus
+from jobs.constants import RUNPOD_ID_MAX_LENGTH
+from jobs.models import Endpoint, Job, JobStatus
 
+from .audit import audit_record, audit_runpod_error
 from .clients import client_for
-from .state import job_set_status
+from .errors import ActionError, InputError, describe_error
+from .state import job_transition, retry_fields
 from .storable import storable_json
 
 logger = logging.getLogger(__name__)
@@ -25,50 +27,25 @@ POLICY_LIMITS_MS = {
 S3_KEYS = {"accessId", "accessSecret", "bucketName", "endpointUrl"}
 
 
-class ActionError(Exception):
-    """An action that could not be done; str() is the message for the person who asked."""
-
-    def __init__(self, message, *, audit=None):
-        super().__init__(message)
-        self.audit = audit
-
-
-class InputError(ActionError):
-    """The request itself is wrong: nothing was stored or sent."""
-
-
-def audit_record(
-    *, action, user=None, endpoint=None, job=None, outcome="ok", message="", detail=None, remote_addr=None
-) -> AuditEntry:
-    return AuditEntry.objects.create(
-        action=action,
-        user=user if user is not None and user.is_authenticated else None,
-        username=user.get_username() if user is not None and user.is_authenticated else "",
-        endpoint=endpoint or (job.endpoint if job else None),
-        job=job,
-        outcome=outcome,
-        message=message[:2000],
-        detail=detail,
-        remote_addr=remote_addr,
-    )
-
-
 def _validate_policy(policy):
     if policy in (None, {}):
         return None
     if not isinstance(policy, dict):
-        raise InputError("Policy must be a JSON object.")
+        raise InputError("Policy must be a JSON object.", field="policy")
     unknown = set(policy) - {"executionTimeout", "ttl", "lowPriority"}
     if unknown:
-        raise InputError(f"Unknown policy field(s): {', '.join(sorted(unknown))}.")
+        raise InputError(f"Unknown policy field(s): {', '.join(sorted(unknown))}.", field="policy")
     for name, (low, high) in POLICY_LIMITS_MS.items():
         value = policy.get(name)
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InputError(f"policy.{name} must be a whole number of milliseconds from {low:,} to {high:,}.")
+            raise InputError(
+                f"policy.{name} must be a whole number of milliseconds from {low:,} to {high:,}.",
+                field=f"policy.{name}",
+            )
     if "lowPriority" in policy and not isinstance(policy["lowPriority"], bool):
-        raise InputError("policy.lowPriority must be true or false.")
+        raise InputError("policy.lowPriority must be true or false.", field="policy.lowPriority")
     return policy
 
 
@@ -78,7 +55,7 @@ def validate_webhook(url: str) -> str:
         return ""
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise InputError("The webhook must be an http:// or https:// URL.")
+        raise InputError("The webhook must be an http:// or https:// URL.", field="webhook")
     return url
 
 
@@ -86,16 +63,16 @@ def _validate_s3(s3_config):
     if not s3_config:
         return None
     if not isinstance(s3_config, dict) or not set(s3_config) >= S3_KEYS:
-        raise InputError(f"s3Config needs {', '.join(sorted(S3_KEYS))}.")
+        raise InputError(f"s3Config needs {', '.join(sorted(S3_KEYS))}.", field="s3_config")
     return s3_config
 
 
 def check_submission(*, input, mode="run", webhook="", policy=None, s3_config=None) -> dict:
     """Validate a submission; raise InputError with a message fit for the form. Returns the cleaned parts."""
     if mode not in Job.Mode.values:
-        raise InputError("Mode must be run or runsync.")
+        raise InputError("Mode must be run or runsync.", field="mode")
     if not isinstance(input, dict):
-        raise InputError('The input must be a JSON object, like {"prompt": "..."}.')
+        raise InputError('The input must be a JSON object, like {"prompt": "..."}.', field="input")
     cleaned = {
         "input": input,
         "webhook": validate_webhook(webhook),
@@ -110,13 +87,16 @@ def check_submission(*, input, mode="run", webhook="", policy=None, s3_config=No
             )
         )
     except (TypeError, ValueError) as exc:
-        raise InputError(f"The input cannot be sent as JSON: {exc}") from exc
+        raise InputError(f"The input cannot be sent as JSON: {exc}", field="input") from exc
     if size > limit:
         raise InputError(
-            f"The request is {size / 1_048_576:.1f} MB; RunPod accepts at most {limit // 1_048_576} MB for /{mode}."
+            f"The request is {size / 1_048_576:.1f} MB; RunPod accepts at most {limit // 1_048_576} MB for /{mode}.",
+            field="input",
         )
     if storable_json(input) is not input:  # NaN and lone surrogates failed above; what is left is NUL
-        raise InputError("The input contains a NUL character (\\u0000), which cannot be stored: remove it.")
+        raise InputError(
+            "The input contains a NUL character (\\u0000), which cannot be stored: remove it.", field="input"
+        )
     return cleaned
 
 
@@ -175,10 +155,12 @@ def _enqueue_send(job_pk):
 def job_track(*, endpoint, runpod_id, streaming=False, user=None, remote_addr=None) -> Job:
     """Follow a job submitted elsewhere (RunPod's console, a script) by its id."""
     runpod_id = (runpod_id or "").strip()
-    if not runpod_id or len(runpod_id) > 200 or any(c.isspace() or c == "\x00" for c in runpod_id):
-        raise InputError("A RunPod job id is a single word of at most 200 characters.")
+    if not runpod_id or len(runpod_id) > RUNPOD_ID_MAX_LENGTH or any(c.isspace() or c == "\x00" for c in runpod_id):
+        raise InputError(
+            f"A RunPod job id is a single word of at most {RUNPOD_ID_MAX_LENGTH} characters.", field="runpod_id"
+        )
     if runpod_id in (".", ".."):
-        raise InputError("A RunPod job id cannot be . or .. (no URL can name it).")
+        raise InputError("A RunPod job id cannot be . or .. (no URL can name it).", field="runpod_id")
     now = timezone.now()
     with transaction.atomic():
         job, created = Job.objects.get_or_create(
@@ -210,33 +192,10 @@ def _call(job_or_endpoint, action, fn, *, user, remote_addr, job=None):
             return fn(client)
     except runpod.RunPodError as exc:
         message = describe_error(exc)
-        entry = audit_record(
-            action=action,
-            user=user,
-            endpoint=endpoint,
-            job=job,
-            outcome="error",
-            message=message,
-            detail={"status_code": exc.status_code, "body": (exc.body or "")[:2000]},
-            remote_addr=remote_addr,
+        entry = audit_runpod_error(
+            action=action, exc=exc, message=message, user=user, endpoint=endpoint, job=job, remote_addr=remote_addr
         )
         raise ActionError(message, audit=entry) from exc
-
-
-def describe_error(exc) -> str:
-    """A sentence for a person; never includes the key."""
-    if isinstance(exc, runpod.AuthError):
-        return "RunPod refused the endpoint's API key (401): an admin must update it."
-    if isinstance(exc, runpod.NotFoundError):
-        return "RunPod does not know this job or endpoint any more (404)."
-    if isinstance(exc, runpod.RateLimitedError):
-        wait = f" Try again in {exc.retry_after:.0f} s." if exc.retry_after else " Try again shortly."
-        return "RunPod is rate limiting this endpoint (429)." + wait
-    if isinstance(exc, runpod.BadResponseError):
-        return "RunPod's answer could not be read; it may have done what was asked: check the endpoint."
-    if isinstance(exc, runpod.TransientError):
-        return f"RunPod did not answer properly ({exc.status_code or 'no response'}); try again."
-    return f"RunPod refused the request ({exc.status_code or 'error'})."
 
 
 def job_cancel(*, job, user=None, remote_addr=None) -> Job:
@@ -245,7 +204,7 @@ def job_cancel(*, job, user=None, remote_addr=None) -> Job:
     state = _call(job, "cancel", lambda c: c.cancel(job.runpod_id), user=user, remote_addr=remote_addr, job=job)
     now = timezone.now()
     # Fetch the full status object next: cancel answers only id and status.
-    job_set_status(job, "CANCELLED", source="cancel", now=now, next_poll_at=now)
+    job_transition(job, JobStatus.CANCELLED, source="cancel", now=now, next_poll_at=now)
     audit_record(
         action="cancel", user=user, job=job, message=f"RunPod answered {state.status}", remote_addr=remote_addr
     )
@@ -258,23 +217,7 @@ def job_retry(*, job, user=None, remote_addr=None) -> Job:
     previous = {"status": job.status, "error": job.error_raw[:2000], "output": job.output}
     state = _call(job, "retry", lambda c: c.retry(job.runpod_id), user=user, remote_addr=remote_addr, job=job)
     now = timezone.now()
-    job_set_status(
-        job,
-        "IN_QUEUE",
-        source="retry",
-        now=now,
-        output=None,
-        has_output=False,
-        error_raw="",
-        error=None,
-        archived=False,
-        archived_at=None,
-        finished_at=None,
-        started_at=None,
-        completed_without_output=False,
-        next_poll_at=now,
-        expires_at=now + timedelta(hours=24),
-    )
+    job_transition(job, JobStatus.IN_QUEUE, source="retry", now=now, **retry_fields(now))
     audit_record(
         action="retry",
         user=user,

@@ -25,11 +25,12 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 
 from jobs import runpod
-from jobs.models import Endpoint, Job, StatusTransition, StreamChunk, is_final
+from jobs.constants import EXPIRED, NOT_FOUND, is_final
+from jobs.models import Endpoint, Job, StreamChunk
 
 from .callcounts import calls_used
 from .clients import async_client_for
-from .state import jobs_apply_states, normalise_status
+from .state import job_apply_stream_status, job_transition, jobs_apply_states
 from .storable import storable_json, write_through_outage
 
 logger = logging.getLogger(__name__)
@@ -167,24 +168,7 @@ def stream_store(job: Job, chunks, *, now) -> int:
 def _store_stream_batch(job, batch, now) -> bool:
     """A /stream answer: chunks first (they are gone from RunPod now), then the status it reported."""
     stream_store(job, batch.chunks, now=now)
-    status = normalise_status(batch.status)
-    if status == job.status and not is_final(status):
-        Job.objects.filter(pk=job.pk).update(
-            next_poll_at=now, last_polled_at=now, lease_until=None, lease_token="", poll_failures=0
-        )
-        return False
-    fields = {"status": status, "last_polled_at": now, "lease_until": None, "lease_token": "", "poll_failures": 0}
-    fields["next_poll_at"] = now  # final: one /status call for output and timings; else keep draining
-    if job.seen_at is None:
-        fields["seen_at"] = now
-    if status == "IN_PROGRESS" and job.started_at is None:
-        fields["started_at"] = now
-    if is_final(status):
-        fields["finished_at"] = job.finished_at or now
-    if not Job.objects.filter(pk=job.pk, status=job.status).update(**fields):
-        return False
-    StatusTransition.objects.create(job=job, from_status=job.status, to_status=status, at=now, source="stream")
-    return True
+    return job_apply_stream_status(job, batch.status, now=now)
 
 
 def _store_error(job, exc, now, outcome: PollOutcome) -> None:
@@ -213,10 +197,7 @@ def _store_not_found(job, now, outcome):
         outcome.expired += 1
     else:
         fields["not_found"] = True
-    if Job.objects.filter(pk=job.pk, status=job.status, archived=False).update(**fields):
-        StatusTransition.objects.create(
-            job=job, from_status=job.status, to_status="EXPIRED" if job.seen_at else "NOT_FOUND", at=now, source="poll"
-        )
+    job_transition(job, EXPIRED if job.seen_at else NOT_FOUND, source="poll", now=now, **fields)
 
 
 def batch_store(jobs, answers, *, now=None) -> PollOutcome:

@@ -15,17 +15,17 @@ from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
 from django.utils import timezone
 
 from jobs import runpod
+from jobs.constants import RUNPOD_ID_MAX_LENGTH
 from jobs.models import Job, JobStatus
 
-from .actions import audit_record, describe_error
+from .audit import audit_runpod_error
 from .clients import client_for
-from .state import job_apply_state, job_set_status
+from .errors import describe_error
+from .state import job_apply_state, job_transition
 from .storable import write_through_outage
 
 logger = logging.getLogger(__name__)
 
-# The runpod_id column's size; RunPod's ids are about 40 characters.
-RUNPOD_ID_MAX_LENGTH = 200
 # A PENDING job nobody claimed this long after creation: its task was lost; send it again.
 SEND_LOST_AFTER = timedelta(seconds=30)
 
@@ -65,7 +65,7 @@ def _record_sent(job_id, state, now) -> Job:
     """RunPod's answer to a send, in one transaction on a fresh read of the job (so a retry starts clean)."""
     with transaction.atomic():
         job = Job.objects.select_related("endpoint").get(pk=job_id)
-        job_set_status(
+        job_transition(
             job, JobStatus.PENDING, source="submit", runpod_id=state.id, seen_at=timezone.now(), next_poll_at=now
         )
         job_apply_state(job, state, source="submit")
@@ -97,15 +97,8 @@ def _send_failed(job, exc):
     message = describe_error(exc)
     if isinstance(exc, runpod.TransientError):
         message += " RunPod may have queued it anyway, but gave no id: check the endpoint before resubmitting."
-    job_set_status(job, JobStatus.SUBMIT_FAILED, source="submit", submit_error=message, next_poll_at=None)
-    audit_record(
-        action="send",
-        job=job,
-        user=job.submitted_by,
-        outcome="error",
-        message=message,
-        detail={"status_code": exc.status_code, "body": (exc.body or "")[:2000]},
-    )
+    job_transition(job, JobStatus.SUBMIT_FAILED, source="submit", submit_error=message, next_poll_at=None)
+    audit_runpod_error(action="send", exc=exc, message=message, job=job, user=job.submitted_by)
 
 
 def jobs_send_lost(now=None) -> list[int]:
@@ -114,7 +107,7 @@ def jobs_send_lost(now=None) -> list[int]:
     # Claimed for sending but still PENDING this long after: its worker died mid-send.
     stuck_since = now - timedelta(seconds=settings.SEND_STUCK_SECONDS)
     for job in Job.objects.filter(status=JobStatus.PENDING, submitted_at__lt=stuck_since):
-        job_set_status(
+        job_transition(
             job,
             JobStatus.SUBMIT_FAILED,
             source="submit",

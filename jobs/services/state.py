@@ -1,7 +1,11 @@
-"""The job state machine: what a status object from RunPod does to our record, in one place.
+"""The job state machine: the one place a job's status is written, and what each answer or action does to it.
 
-Every write is conditional on the status we read (`filter(status=old).update(...)`), so two pollers that read
-the same answer cannot both record the transition, and a stale answer cannot move a job backwards.
+`job_transition` is the only write of `Job.status` (`jobs_transition` its batched form for the poller's
+PostgreSQL store path): poll, stream, 404, send, cancel, retry, run again (a new job, sent like any other) and the
+webhook all go through it. Every write is conditional on the status we read (`filter(status=old).update(...)`), so
+two pollers that read the same answer cannot both record the transition, and a stale answer cannot move a job
+backwards. Which columns a move sets is decided here too: `state_fields` for a status object (a job becomes
+COMPLETED there), `stream_status_fields` for a /stream answer, `retry_fields` for a retry.
 """
 
 import json
@@ -11,7 +15,18 @@ from datetime import datetime, timedelta
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from jobs.models import Job, StatusTransition, is_final
+from jobs.constants import (
+    COMPLETED,
+    GONE_EVENTS,
+    IN_PROGRESS,
+    IN_QUEUE,
+    STATUS_MAX_LENGTH,
+    STATUS_SYNONYMS,
+    UNKNOWN,
+    WORKER_ID_MAX_LENGTH,
+    is_final,
+)
+from jobs.models import Job, StatusTransition
 
 from .storable import BIGINT_RANGE, POSITIVE_INT_RANGE, storable_int, storable_json, storable_text
 
@@ -21,15 +36,11 @@ logger = logging.getLogger(__name__)
 RUN_RETENTION = timedelta(minutes=30)
 RUNSYNC_RETENTION = timedelta(seconds=60)
 DEFAULT_TTL = timedelta(hours=24)
-# Some documents say RUNNING; we store the documented name.
-STATUS_SYNONYMS = {"RUNNING": "IN_PROGRESS"}
-# Column sizes (see the model): longer values from RunPod are cut to fit rather than refused by the database.
-STATUS_MAX_LENGTH = 40
-WORKER_ID_MAX_LENGTH = 200
 
 
 def normalise_status(status: str) -> str:
-    status = (status or "").strip().upper() or "UNKNOWN"
+    # Longer values from RunPod are cut to the column's size rather than refused by the database.
+    status = (status or "").strip().upper() or UNKNOWN
     return storable_text(STATUS_SYNONYMS.get(status, status), STATUS_MAX_LENGTH)
 
 
@@ -62,7 +73,7 @@ def next_poll_delay(job: Job, status: str, now) -> float:
     endpoint = job.endpoint
     if job.streaming and not is_final(status):
         return 0.0  # the /stream call itself waits for chunks
-    if status == "IN_QUEUE":
+    if status == IN_QUEUE:
         queued_for = (now - (job.submitted_at or job.created_at)).total_seconds()
         delay = min(max(endpoint.poll_queued_seconds, queued_for / 10), endpoint.poll_queued_max_seconds)
         if job.mode == Job.Mode.RUNSYNC:
@@ -71,142 +82,62 @@ def next_poll_delay(job: Job, status: str, now) -> float:
     return endpoint.poll_running_seconds
 
 
-def state_fields(job: Job, state, *, now) -> dict:
-    """The column values a status object implies for this job (no writes)."""
-    status = normalise_status(state.status)
-    fields = {"status": status, "last_raw": storable_json(state.raw), "last_polled_at": now, "poll_failures": 0}
-    if job.seen_at is None:
-        fields["seen_at"] = now
-    for column, bounds in (("delay_ms", BIGINT_RANGE), ("execution_ms", BIGINT_RANGE), ("retries", POSITIVE_INT_RANGE)):
-        value = storable_int(getattr(state, column, None), bounds)
-        if value is not None:
-            fields[column] = value
-    if state.worker_id:
-        fields["worker_id"] = storable_text(state.worker_id, WORKER_ID_MAX_LENGTH)
-    if state.error:
-        fields["error_raw"] = storable_text(state.error if isinstance(state.error, str) else json.dumps(state.error))
-        fields["error"] = storable_json(parse_error(state.error))
-    if status == "IN_PROGRESS" and job.started_at is None:
-        fields["started_at"] = now
-    if is_final(status):
-        fields.update(_final_fields(job, state, status, now))
+# --- The one write ---------------------------------------------------------------------------------------------
+
+
+def job_transition(job: Job, to: str, *, source: str, now=None, **fields) -> bool:
+    """Move the job to status `to`, writing `fields` with it. Returns False when another writer got there first.
+
+    1. Update the row only if its status is still the one we read.
+    2. Mirror the written columns on `job`.
+    3. Add a transition row when the status changed. `to` may also be EXPIRED or NOT_FOUND (RunPod forgot the
+       job): the row records it, the status column keeps what RunPod last reported, and an archived job (which has
+       all RunPod had) is left alone.
+    """
+    now = now or timezone.now()
+    old = job.status
+    rows = Job.objects.filter(pk=job.pk, status=old)
+    if to in GONE_EVENTS:
+        rows = rows.filter(archived=False)
     else:
-        if state.has_output:
-            fields["progress"] = storable_json(state.output)
-        fields["expires_at"] = (job.submitted_at or job.created_at) + ttl_for(job)
-        fields["next_poll_at"] = now + timedelta(seconds=next_poll_delay(job, status, now))
-    return fields
-
-
-def _final_fields(job: Job, state, status: str, now) -> dict:
-    fields = {
-        "finished_at": job.finished_at or now,
-        "expires_at": (job.finished_at or now) + retention_for(job),
-        "output": storable_json(state.output) if state.has_output else None,
-        "has_output": bool(state.has_output),
-        "completed_without_output": status == "COMPLETED" and not state.has_output,
-        "next_poll_at": None,
-        "archived": True,
-        "archived_at": job.archived_at or now,
-        "expired": False,
-    }
-    if job.streaming and not is_final(job.status):
-        # A streaming job's final /stream answer carries no output or timings: fetch the status object once more.
-        fields.update(archived=False, archived_at=None, next_poll_at=now)
-    return fields
-
-
-def job_apply_state(job: Job, state, *, source: str, now=None) -> bool:
-    """Record a status object for the job. Returns False when another writer got there first.
-
-    1. Compute the new columns from the answer.
-    2. Update the row only if its status is still the one we read.
-    3. Add a transition row when the status changed.
-    """
-    now = now or timezone.now()
-    fields = state_fields(job, state, now=now)
-    fields.update(lease_until=None, lease_token="")
-    if not Job.objects.filter(pk=job.pk, status=job.status).update(**fields):
+        fields["status"] = to
+    if not rows.update(**fields):
         return False
-    old = job.status
     for name, value in fields.items():
         setattr(job, name, value)
-    if fields["status"] != old:
-        StatusTransition.objects.create(job=job, from_status=old, to_status=fields["status"], at=now, source=source)
+    if to != old:
+        StatusTransition.objects.create(job=job, from_status=old, to_status=to, at=now, source=source)
     return True
 
 
-def job_set_status(job: Job, status: str, *, source: str, now=None, **extra) -> bool:
-    """A status change we caused or decided (submit, cancel, retry, expiry), written the same careful way."""
-    now = now or timezone.now()
-    fields = {"status": status, **extra}
-    if not Job.objects.filter(pk=job.pk, status=job.status).update(**fields):
-        return False
-    old = job.status
-    for name, value in fields.items():
-        setattr(job, name, value)
-    if status != old:
-        StatusTransition.objects.create(job=job, from_status=old, to_status=status, at=now, source=source)
-    return True
+def jobs_transition(moves, *, source: str, now) -> list[bool]:
+    """job_transition for many (job, to, fields) moves at once, on PostgreSQL; True where the move was written.
 
-
-def jobs_apply_states(pairs, *, source: str, now=None) -> list[bool]:
-    """job_apply_state for a batch of (job, status object) pairs; True where the answer was recorded.
-
-    On PostgreSQL the rows are written a few statements per batch rather than one per job (a poller stores
-    hundreds of answers a second, and each statement is a round trip): every job's columns go into one
-    `UPDATE ... FROM jsonb_to_recordset(...)` per set of columns, each row still conditional on the status we read, and
-    `RETURNING` tells which rows won, so only they get their transition. If the database refuses the batch (one
-    bad value), each job is written on its own so the others are not held back.
+    A poller stores hundreds of answers a second and each statement is a round trip, so every job's columns go
+    into one `UPDATE ... FROM jsonb_to_recordset(...)` per set of columns, each row still conditional on the status
+    we read, and `RETURNING` tells which rows won, so only they get their transition (one insert for all).
+    Only once committed do the in-memory jobs take their new values, as with job_transition.
     """
-    now = now or timezone.now()
-    if connection.vendor != "postgresql" or len(pairs) < 2:
-        return _apply_each(pairs, source=source, now=now)
-    try:
-        with transaction.atomic():
-            winners = _apply_bulk(pairs, source=source, now=now)
-    except DatabaseError:
-        logger.exception("storing %s answers at once failed; storing them one by one", len(pairs))
-        return _apply_each(pairs, source=source, now=now)
-    # Only once committed do the in-memory jobs take their new values, as job_apply_state does.
-    applied = [False] * len(pairs)
-    for index, job, fields in winners:
-        applied[index] = True
-        for name, value in fields.items():
-            setattr(job, name, value)
-    return applied
-
-
-def _apply_each(pairs, *, source, now) -> list[bool]:
-    applied = []
-    for job, state in pairs:
-        try:
-            with transaction.atomic():
-                applied.append(job_apply_state(job, state, source=source, now=now))
-        except DatabaseError:
-            # Left leased: the next poll after the lease runs out tries again.
-            logger.exception("could not store the answer for job %s", job.pk)
-            applied.append(False)
-    return applied
-
-
-def _apply_bulk(pairs, *, source, now) -> list[tuple]:
-    """1. Compute every job's columns. 2. One conditional UPDATE per set of columns. 3. Transitions for winners."""
     groups: dict[tuple, list] = {}
-    for index, (job, state) in enumerate(pairs):
-        fields = state_fields(job, state, now=now)
-        fields.update(lease_until=None, lease_token="")
-        groups.setdefault(tuple(sorted(fields)), []).append((index, job, fields))
-    won: set[int] = set()
-    for names, rows in groups.items():
-        won |= _update_rows(names, [(job, fields) for _, job, fields in rows])
-    winners = [row for rows in groups.values() for row in rows if row[1].pk in won]
-    StatusTransition.objects.bulk_create(
-        StatusTransition(job=job, from_status=job.status, to_status=fields["status"], at=now, source=source)
-        for _, job, fields in winners
-        if fields["status"] != job.status
-    )
-    return winners
+    for job, to, fields in moves:
+        fields["status"] = to
+        groups.setdefault(tuple(sorted(fields)), []).append((job, fields))
+    with transaction.atomic():
+        won: set[int] = set()
+        for names, rows in groups.items():
+            won |= _update_rows(names, rows)
+        StatusTransition.objects.bulk_create(
+            StatusTransition(job=job, from_status=job.status, to_status=to, at=now, source=source)
+            for job, to, _ in moves
+            if job.pk in won and to != job.status
+        )
+    applied = []
+    for job, _, fields in moves:
+        applied.append(job.pk in won)
+        if job.pk in won:
+            for name, value in fields.items():
+                setattr(job, name, value)
+    return applied
 
 
 def _update_rows(names, rows) -> set[int]:
@@ -238,3 +169,140 @@ def _json_default(value):
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot store {type(value).__name__} in a job column")
+
+
+# --- What an answer from RunPod does -------------------------------------------------------------------------
+
+
+def reported_times(job: Job, status: str, *, now) -> dict:
+    """The times a status RunPod reported sets, each once: first seen, started, finished."""
+    fields = {}
+    if job.seen_at is None:
+        fields["seen_at"] = now
+    if status == IN_PROGRESS and job.started_at is None:
+        fields["started_at"] = now
+    if is_final(status):
+        fields["finished_at"] = job.finished_at or now
+    return fields
+
+
+def state_fields(job: Job, state, *, now) -> dict:
+    """The column values a status object implies for this job, status included (no writes)."""
+    status = normalise_status(state.status)
+    fields = {"status": status, "last_raw": storable_json(state.raw), "last_polled_at": now, "poll_failures": 0}
+    fields.update(reported_times(job, status, now=now))
+    for column, bounds in (("delay_ms", BIGINT_RANGE), ("execution_ms", BIGINT_RANGE), ("retries", POSITIVE_INT_RANGE)):
+        value = storable_int(getattr(state, column, None), bounds)
+        if value is not None:
+            fields[column] = value
+    if state.worker_id:
+        fields["worker_id"] = storable_text(state.worker_id, WORKER_ID_MAX_LENGTH)
+    if state.error:
+        fields["error_raw"] = storable_text(state.error if isinstance(state.error, str) else json.dumps(state.error))
+        fields["error"] = storable_json(parse_error(state.error))
+    if is_final(status):
+        fields.update(_final_fields(job, state, status, now, fields["finished_at"]))
+    else:
+        if state.has_output:
+            fields["progress"] = storable_json(state.output)
+        fields["expires_at"] = (job.submitted_at or job.created_at) + ttl_for(job)
+        fields["next_poll_at"] = now + timedelta(seconds=next_poll_delay(job, status, now))
+    return fields
+
+
+def _final_fields(job: Job, state, status: str, now, finished_at) -> dict:
+    """A final status object: the output is archived and polling ends (a job becomes COMPLETED with these)."""
+    fields = {
+        "expires_at": finished_at + retention_for(job),
+        "output": storable_json(state.output) if state.has_output else None,
+        "has_output": bool(state.has_output),
+        "completed_without_output": status == COMPLETED and not state.has_output,
+        "next_poll_at": None,
+        "archived": True,
+        "archived_at": job.archived_at or now,
+        "expired": False,
+    }
+    if job.streaming and not is_final(job.status):
+        # A streaming job's final /stream answer carries no output or timings: fetch the status object once more.
+        fields.update(archived=False, archived_at=None, next_poll_at=now)
+    return fields
+
+
+def _answer_fields(job: Job, state, now) -> dict:
+    fields = state_fields(job, state, now=now)
+    fields.update(lease_until=None, lease_token="")
+    return fields
+
+
+def job_apply_state(job: Job, state, *, source: str, now=None) -> bool:
+    """Record a status object for the job (and release its poll lease). False when another writer got there first."""
+    now = now or timezone.now()
+    fields = _answer_fields(job, state, now)
+    return job_transition(job, fields.pop("status"), source=source, now=now, **fields)
+
+
+def jobs_apply_states(pairs, *, source: str, now=None) -> list[bool]:
+    """job_apply_state for a batch of (job, status object) pairs; True where the answer was recorded.
+
+    On PostgreSQL the batch is written by jobs_transition, a few statements for all. If the database refuses the
+    batch (one bad value), each job is written on its own so the others are not held back.
+    """
+    now = now or timezone.now()
+    if connection.vendor != "postgresql" or len(pairs) < 2:
+        return _apply_each(pairs, source=source, now=now)
+    moves = []
+    for job, state in pairs:
+        fields = _answer_fields(job, state, now)
+        moves.append((job, fields.pop("status"), fields))
+    try:
+        return jobs_transition(moves, source=source, now=now)
+    except DatabaseError:
+        logger.exception("storing %s answers at once failed; storing them one by one", len(pairs))
+        return _apply_each(pairs, source=source, now=now)
+
+
+def _apply_each(pairs, *, source, now) -> list[bool]:
+    applied = []
+    for job, state in pairs:
+        try:
+            with transaction.atomic():
+                applied.append(job_apply_state(job, state, source=source, now=now))
+        except DatabaseError:
+            # Left leased: the next poll after the lease runs out tries again.
+            logger.exception("could not store the answer for job %s", job.pk)
+            applied.append(False)
+    return applied
+
+
+def job_apply_stream_status(job: Job, reported: str, *, now) -> bool:
+    """Record the status a /stream answer carried (its chunks are stored already); True when it changed.
+
+    Draining goes on at once; a final status is followed by one /status call for the output and timings.
+    """
+    status = normalise_status(reported)
+    fields = {"last_polled_at": now, "lease_until": None, "lease_token": "", "poll_failures": 0, "next_poll_at": now}
+    if status == job.status and not is_final(status):
+        Job.objects.filter(pk=job.pk).update(**fields)
+        return False
+    return job_transition(job, status, source="stream", now=now, **fields, **reported_times(job, status, now=now))
+
+
+# --- What we decide ----------------------------------------------------------------------------------------------
+
+
+def retry_fields(now) -> dict:
+    """A retried job starts over at RunPod under the same id: the last attempt's result and times are cleared
+    (the retry's audit entry keeps them) and it is polled at once."""
+    return {
+        "output": None,
+        "has_output": False,
+        "error_raw": "",
+        "error": None,
+        "archived": False,
+        "archived_at": None,
+        "finished_at": None,
+        "started_at": None,
+        "completed_without_output": False,
+        "next_poll_at": now,
+        "expires_at": now + DEFAULT_TTL,
+    }

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
+from jobs.constants import RUNPOD_ID_MAX_LENGTH
 from jobs.models import Job, JobStatus
 from jobs.runpod import RunPodError
 from jobs.runpod.results import parse_job_state
@@ -45,7 +46,7 @@ def webhook_receive(*, endpoint, payload) -> Job:
         state = parse_job_state(payload, operation="webhook")
     except RunPodError as exc:
         raise WebhookError("expected a RunPod status object with an id and a status") from exc
-    if len(state.id) > 200:
+    if len(state.id) > RUNPOD_ID_MAX_LENGTH:
         raise WebhookError("job id too long")
     with transaction.atomic():
         job, _ = Job.objects.get_or_create(

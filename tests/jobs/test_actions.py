@@ -51,6 +51,25 @@ def test_bad_submissions_say_what_is_wrong(db, endpoint, kwargs, message):
     assert not Job.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"input": ["a list"]}, "input"),
+        ({"input": {"blob": "x" * (runpod.RUN_MAX_BYTES + 1)}}, "input"),
+        ({"input": {}, "webhook": "ftp://example.com/x"}, "webhook"),
+        ({"input": {}, "policy": {"executionTimeout": 10}}, "policy.executionTimeout"),
+        ({"input": {}, "policy": {"ttl": "soon"}}, "policy.ttl"),
+        ({"input": {}, "policy": {"priority": 1}}, "policy"),
+        ({"input": {}, "s3_config": {"bucketName": "b"}}, "s3_config"),
+    ],
+)
+def test_a_refused_submission_names_the_input_it_is_about(db, endpoint, kwargs, field):
+    """The error carries the name of the input it is about, so a form shows it there whatever its wording."""
+    with pytest.raises(services.InputError) as refused:
+        services.job_submit(endpoint=endpoint, **kwargs)
+    assert refused.value.field == field
+
+
 def test_s3_config_is_stored_encrypted(db, endpoint):
     """s3Config holds secrets: it is kept encrypted, never in the clear."""
     s3 = {"accessId": "AKIA", "accessSecret": "very-secret-s3", "bucketName": "b", "endpointUrl": "https://s3"}

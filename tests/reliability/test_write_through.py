@@ -35,7 +35,7 @@ def quick_patience(monkeypatch):
 def test_the_id_of_an_accepted_job_is_recorded_through_an_outage(sim_endpoint):
     """/run succeeded, then recording its id failed twice: the id is still recorded, once."""
     job = services.job_submit(endpoint=sim_endpoint, input={"n": 1})
-    with mock.patch.object(sending, "job_set_status", flaky(sending.job_set_status, 2)):
+    with mock.patch.object(sending, "job_transition", flaky(sending.job_transition, 2)):
         services.job_send(job.pk)
     job.refresh_from_db()
     assert job.runpod_id and job.status in ("IN_QUEUE", "IN_PROGRESS", "COMPLETED")
@@ -47,7 +47,7 @@ def test_an_outage_longer_than_the_patience_still_fails_the_task(sim_endpoint, m
     monkeypatch.setattr("jobs.services.storable.OUTAGE_PATIENCE_SECONDS", 0.2)
     job = services.job_submit(endpoint=sim_endpoint, input={"n": 2})
     with (
-        mock.patch.object(sending, "job_set_status", flaky(sending.job_set_status, 10_000)),
+        mock.patch.object(sending, "job_transition", flaky(sending.job_transition, 10_000)),
         pytest.raises(OperationalError),
     ):
         services.job_send(job.pk)

@@ -23,8 +23,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from jobs import services
+from jobs.constants import CANCELLABLE_STATES, FINAL_STATES, LOCAL_FINAL_STATES
 from jobs.management.commands.demo_setup import DEMO_ENDPOINTS
-from jobs.models import CANCELLABLE_STATES, FINAL_STATES, LOCAL_FINAL_STATES, Endpoint, Job
+from jobs.models import Endpoint, Job
 from jobs.services.clients import client_for
 
 logger = logging.getLogger("jobs.demo_traffic")
