@@ -15,7 +15,7 @@ from jobs.models import Job, JobStatus, StreamChunk, is_final
 from jobs.runpod.calls import DEFAULT_WAIT_MS, WAIT_MIN_MS
 from jobs.services import audit_record, describe_error
 from jobs.services.polling import stream_store
-from jobs.services.state import job_apply_state, job_set_status, normalise_status
+from jobs.services.state import job_apply_state, job_transition, normalise_status
 from proxy.errors import ProxyError
 
 from .forward import budget_take, client_for, error_answer, wait_allowance
@@ -95,7 +95,7 @@ def proxy_cancel(*, endpoint, user, job_id: str, remote_addr=None) -> dict:
     if job is not None and normalise_status(state.status) == "CANCELLED" and not is_final(job.status):
         now = timezone.now()
         # Fetch the full status object next: cancel answers only id and status.
-        job_set_status(job, "CANCELLED", source="cancel", now=now, next_poll_at=now, stream_reader_until=None)
+        job_transition(job, "CANCELLED", source="cancel", now=now, next_poll_at=now, stream_reader_until=None)
     audit_record(
         action="cancel",
         user=user,
@@ -135,7 +135,7 @@ def proxy_retry(*, endpoint, user, job_id: str, remote_addr=None) -> dict:
 def _job_requeued(job: Job) -> None:
     """What a retry does to our record: the same fields the Retry button resets."""
     now = timezone.now()
-    job_set_status(
+    job_transition(
         job,
         "IN_QUEUE",
         source="retry",
@@ -266,7 +266,7 @@ def _stream_status(job: Job, batch, now) -> None:
     if is_final(status):
         # A final /stream answer has no output or timings: the poller's next /status call brings them.
         fields.update(finished_at=job.finished_at or now, next_poll_at=now, stream_reader_until=None)
-    job_set_status(job, status, source="stream", now=now, **fields)
+    job_transition(job, status, source="stream", now=now, **fields)
 
 
 def _stream_answer(job: Job, raw: dict) -> dict:

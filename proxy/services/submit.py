@@ -9,7 +9,7 @@ from jobs import runpod
 from jobs.models import Job, JobStatus
 from jobs.runpod.calls import DEFAULT_WAIT_MS
 from jobs.services import InputError, audit_record, check_submission, describe_error
-from jobs.services.state import job_apply_state, job_set_status
+from jobs.services.state import job_apply_state, job_transition
 from proxy.errors import ProxyError
 
 from .forward import budget_take, client_for, error_answer, wait_allowance
@@ -104,7 +104,7 @@ def _record_sent(job, state, user) -> None:
     now = timezone.now()
     try:
         with transaction.atomic():
-            job_set_status(job, JobStatus.PENDING, source="submit", runpod_id=state.id, seen_at=now, next_poll_at=now)
+            job_transition(job, JobStatus.PENDING, source="submit", runpod_id=state.id, seen_at=now, next_poll_at=now)
             job_apply_state(job, state, source="submit", now=now)
     except IntegrityError:
         # RunPod gave an id this endpoint already has (a job tracked by id before): keep that record.
@@ -112,7 +112,7 @@ def _record_sent(job, state, user) -> None:
 
 
 def _send_failed(job, user, message, exc) -> None:
-    job_set_status(job, JobStatus.SUBMIT_FAILED, source="submit", submit_error=message, next_poll_at=None)
+    job_transition(job, JobStatus.SUBMIT_FAILED, source="submit", submit_error=message, next_poll_at=None)
     detail = {"via": "proxy"}
     if exc is not None:
         detail.update(status_code=exc.status_code, body=(exc.body or "")[:2000])
