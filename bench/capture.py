@@ -32,6 +32,7 @@ from bench.common import (
     log,
     median,
     new_result,
+    own_db,
     percentile,
     pg_create,
     postgres_version,
@@ -212,7 +213,7 @@ def one_run(args, database_url) -> dict:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     result = new_result(NAME, argv)
-    url = pg_create("bench_capture", fresh=True)
+    url = pg_create(own_db("bench_capture"), fresh=True)
     django_setup(url)
     runs = [one_run(args, url) for _ in range(args.runs)]
     result.update(

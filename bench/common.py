@@ -38,6 +38,11 @@ def pg_url(name: str) -> str:
     return f"{PG_URL.rstrip('/')}/{name}"
 
 
+def own_db(name: str) -> str:
+    """A benchmark's scratch database name plus $BENCH_DB_SUFFIX, so people sharing a server never drop each other's."""
+    return name + os.environ.get("BENCH_DB_SUFFIX", "")
+
+
 def pg_create(name: str, *, fresh: bool = False) -> str:
     """Create the PostgreSQL database `name` if it is missing (dropping it first when fresh); returns its URL."""
     import psycopg

@@ -36,6 +36,7 @@ from bench.common import (
     log,
     median,
     new_result,
+    own_db,
     pg_create,
     postgres_version,
     process_cpu_seconds,
@@ -43,6 +44,7 @@ from bench.common import (
     submit_many,
     write_result,
 )
+from bench.profile import py_spy
 
 NAME = "poll_capacity"
 LONG = 3000  # seconds a simulated job runs: it outlives the benchmark
@@ -69,6 +71,9 @@ def parse_args(argv):
     parser.add_argument("--naive-seconds", type=float, help="seconds per run of the runpod package loop")
     parser.add_argument("--limit-seconds", type=float, help="seconds of the rate-limit proof (default 30)")
     parser.add_argument("--json", help="write the result here instead of var/bench/poll_capacity.json")
+    parser.add_argument(
+        "--profile", help="py-spy the measured runs of the first variant: writes PROFILE.txt and PROFILE.top.txt"
+    )
     args = parser.parse_args(argv)
     defaults = (2000, 2, 5.0, 3.0, 22.0) if args.small else (10_000, 5, 10.0, 10.0, 30.0)
     for name, value in zip(("jobs", "runs", "seconds", "naive_seconds", "limit_seconds"), defaults, strict=True):
@@ -220,10 +225,15 @@ def measure_variant(sim, seeded, variant, args, concurrency) -> dict:
     make_due(variant, seeded["endpoints"])
     measure_round(sim, seeded["endpoints"], 2.0)  # warm-up: connections, caches, JIT-free but still
     runs = []
-    for n in range(args.runs):
-        make_due(variant, seeded["endpoints"])
-        runs.append(measure_round(sim, seeded["endpoints"], args.seconds))
-        log(f"{variant} concurrency {concurrency} run {n + 1}: {runs[-1]['polls_per_s']} polls/s")
+    profile, args.profile = args.profile, None  # only the first variant's runs
+    with py_spy(profile):
+        for n in range(args.runs):
+            make_due(variant, seeded["endpoints"])
+            runs.append(measure_round(sim, seeded["endpoints"], args.seconds))
+            log(
+                f"{variant} concurrency {concurrency} run {n + 1}: {runs[-1]['polls_per_s']} polls/s, "
+                f"{runs[-1]['polls_per_cpu_s']} per CPU-s"
+            )
     rates = [run["polls_per_s"] for run in runs]
     return {
         "median_polls_per_cpu_s": median([run["polls_per_cpu_s"] for run in runs]),
@@ -376,7 +386,7 @@ def run_on(database: str, args) -> dict:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     result = new_result(NAME, argv)
-    url = pg_create("bench", fresh=True) if args.db == "postgres" else sqlite_url("poll")
+    url = pg_create(own_db("bench"), fresh=True) if args.db == "postgres" else sqlite_url("poll")
     django_setup(url)
     from django.conf import settings
 
