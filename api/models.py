@@ -38,3 +38,50 @@ class ApiToken(models.Model):
 
     def is_usable(self, now=None) -> bool:
         return not self.is_revoked and not self.is_expired(now) and self.user.is_active
+
+
+class IdempotencyKey(models.Model):
+    """A submit's Idempotency-Key, held for 24 hours: the same key from the same user returns the first job.
+
+    The row is inserted in the transaction that creates the job, so two concurrent retries race on the unique
+    constraint and the loser reads the winner's job: never a second RunPod job.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    # SHA-256 of the request body: the same key with a different body is a client bug, answered 422.
+    fingerprint = models.CharField(max_length=64)
+    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_user_key")]
+
+    def __str__(self):
+        return f"{self.key} -> job {self.job_id}"
+
+
+class MetricTally(models.Model):
+    """Running totals behind /metrics' counters and histograms, one row per endpoint.
+
+    Counters must only grow, but job rows are retried (FAILED goes back to IN_QUEUE) and pruned; so the totals are
+    summed from status transitions as they settle and kept here, never recounted. Every web process reads and
+    advances the same rows, so every scrape agrees whichever process answers it.
+    """
+
+    endpoint = models.OneToOneField("jobs.Endpoint", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    data = models.JSONField(default=dict)
+
+    def __str__(self):
+        return f"metric totals of endpoint {self.endpoint_id}"
+
+
+class MetricMark(models.Model):
+    """How far MetricTally has counted: the last StatusTransition id summed in (one row, name='transitions')."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    last_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.name} counted to {self.last_id}"

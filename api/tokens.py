@@ -108,3 +108,8 @@ def token_authenticate(raw: str) -> ApiToken | None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+def secrets_equal(given: str, expected: str) -> bool:
+    """Constant-time comparison of two secrets of any length (hashed first, so lengths leak nothing either)."""
+    return hmac.compare_digest(_hash(given), _hash(expected))

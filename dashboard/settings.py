@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "template_partials.apps.SimpleAppConfig",
     "django_celery_beat",
     "axes",
+    "ninja",
     "jobs",
     "api",
     "simulator",
@@ -302,6 +303,14 @@ PROXY_MAX_CONNECTIONS = envint("PROXY_MAX_CONNECTIONS", 20)
 # Our own retention: 0 keeps everything.
 JOB_RETENTION_DAYS = envint("JOB_RETENTION_DAYS", 0)
 SNAPSHOT_RETENTION_DAYS = envint("SNAPSHOT_RETENTION_DAYS", 0)
+
+# The JSON API (/api/v1/): requests allowed per token (or logged-in user) in each API_RATE_WINDOW seconds; 0: no limit.
+API_RATE_LIMIT = envint("API_RATE_LIMIT", 600)
+API_RATE_WINDOW = envint("API_RATE_WINDOW", 60)
+# /metrics answers a bearer token equal to METRICS_TOKEN, or clients in METRICS_ALLOWED_IPS (addresses or networks,
+# comma-separated); with neither set it answers nobody.
+METRICS_TOKEN = env("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = [a.strip() for a in env("METRICS_ALLOWED_IPS", "").split(",") if a.strip()]
 
 # Demo mode (make run): a demo endpoint on the local simulator and a trickle of demo jobs.
 DEMO_MODE = envbool("DEMO_MODE", False)

@@ -23,6 +23,7 @@ urlpatterns = [
     path("jobs/<int:pk>/run-again/", views.job_run_again, name="job_run_again"),
     path("audit/", views.audit_list, name="audit_list"),
     path("hooks/runpod/<int:endpoint_pk>/<str:token>/", hooks.runpod_webhook, name="runpod_webhook"),
+    path("", include("api.urls")),
     path("admin/", admin.site.urls),
     # RunPod's endpoint API, so RunPod's own clients can use the dashboard as their base URL (docs/proxy.md).
     path("v2/", include("proxy.urls")),
