@@ -80,6 +80,10 @@ class SimulatorConfig:
     retry_after: float | str | None = None  # Retry-After on 429: None (absent), seconds, or "auto"
     rate_limits: bool | float = True  # False: off; True: RunPod's; a number multiplies RunPod's limits
     rate_limit_per_worker: int = 0  # per-10 s allowance per running worker (RunPod's is unconfirmed)
+    # Misbehaving workers, as RunPod users report them: /cancel leaves a running job running (and billing), and a
+    # job runs on past its executionTimeout; either way only its own end (or its ttl) stops it.
+    ignore_cancel: bool = False
+    ignore_timeout: bool = False
 
     RUNTIME_KEYS = (
         "time_scale",
@@ -94,6 +98,8 @@ class SimulatorConfig:
         "rate_limits",
         "rate_limit_per_worker",
         "api_key",
+        "ignore_cancel",
+        "ignore_timeout",
     )
 
     @classmethod

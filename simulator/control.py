@@ -1,7 +1,9 @@
 """Control routes under `/_sim/` (no RunPod equivalent, no key needed; the server binds 127.0.0.1).
 
 - `GET/POST /_sim/config`: read or change time_scale, latency_ms, latency_jitter_ms, error_rate, timeout_rate,
-  hang_seconds, drop_rate, rate_limit_burst, retry_after, rate_limits, rate_limit_per_worker, api_key.
+  hang_seconds, drop_rate, rate_limit_burst, retry_after, rate_limits, rate_limit_per_worker, api_key,
+  ignore_cancel (a running job keeps running after /cancel, which answers IN_PROGRESS), ignore_timeout (a job runs
+  past its executionTimeout).
 - `GET/POST /_sim/endpoints`: list endpoints, or add one / change some settings of one (`{"id": ..., ...}`).
 - `GET /_sim/stats`: requests per endpoint and operation, answers per status code, the largest number of
   /status + /status-sync + /stream calls to one endpoint in any sliding 10 s window, jobs by state, chunks

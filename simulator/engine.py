@@ -132,7 +132,7 @@ class Engine:
         if job.status == IN_QUEUE:
             pool.dequeue(job)
             self._finish(pool, job, CANCELLED)
-        elif job.status == IN_PROGRESS:
+        elif job.status == IN_PROGRESS and not self.config.ignore_cancel:
             self._stop_task(job)
             self._finish(pool, job, CANCELLED)
 
@@ -244,6 +244,12 @@ class Engine:
         if now >= job.ttl_end or (job.expire_at is not None and now >= job.expire_at):
             self._delete(pool, job)
         elif job.status == IN_PROGRESS and now >= job.started_at + job.policy.execution_timeout:
+            if self.config.ignore_timeout:
+                # Runs on: only its own end or its ttl stops it now.
+                self._seq += 1
+                job.deadline_seq = self._seq
+                heapq.heappush(self.deadlines, (job.ttl_end, self._seq, job))
+                return
             self._stop_task(job)
             self._finish(pool, job, TIMED_OUT, error="execution timeout exceeded")
         else:
