@@ -173,6 +173,8 @@ class JobFilterForm(forms.Form):
     since = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     until = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     by = forms.ChoiceField(required=False)
+    # An error group from the Failures page (alerts app); hidden, set by its links.
+    group = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput)
 
     def __init__(self, *args, users=(), endpoints=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -194,6 +196,7 @@ class JobFilterForm(forms.Form):
             until=until,
             user_id=self.users.get(data.get("by") or ""),
             q=data.get("q") or "",
+            error_group_id=data.get("group"),
         )
 
     def valid_data(self) -> dict:

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "ninja",
     "jobs",
     "api",
+    "alerts",
     "simulator",
     "proxy",
     "dashboard",
@@ -267,6 +268,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Our own retention; a no-op unless JOB_RETENTION_DAYS / SNAPSHOT_RETENTION_DAYS are set.
     "prune-history": {"task": "jobs.tasks.prune_tick", "schedule": 3600.0},
+    # Alerts: error groups from new failures, every rule, firing and resolving; deliveries go out as their own tasks.
+    "evaluate-alerts": {
+        "task": "alerts.tasks.alerts_tick",
+        "schedule": envfloat("ALERT_TICK_SECONDS", 5.0),
+        "options": {"expires": 30},
+    },
 }
 
 # RunPod and polling.
@@ -318,6 +325,25 @@ SIMULATOR_URL = env("SIMULATOR_URL", "http://127.0.0.1:8765/v2")
 # Real mode of `make run`: track these endpoints (comma-separated ids) on RUNPOD_BASE_URL with this key.
 RUNPOD_API_KEY = env("RUNPOD_API_KEY")
 RUNPOD_ENDPOINT_IDS = [i.strip() for i in env("RUNPOD_ENDPOINT_IDS").split(",") if i.strip()]
+
+# Alerts (docs/operations.md): links in messages start with SITE_URL; a condition must stay clear this long before its
+# alert resolves (no flapping); failed deliveries are retried with doubling waits, then given up.
+SITE_URL = env("SITE_URL", "http://localhost:8000")
+ALERT_HOLD_DOWN_SECONDS = envfloat("ALERT_HOLD_DOWN_SECONDS", 30.0)
+ALERT_POLL_STALL_SECONDS = envfloat("ALERT_POLL_STALL_SECONDS", 60.0)
+ALERT_CHANNEL_TIMEOUT_SECONDS = envfloat("ALERT_CHANNEL_TIMEOUT_SECONDS", 10.0)
+ALERT_RETRY_BASE_SECONDS = envfloat("ALERT_RETRY_BASE_SECONDS", 5.0)
+ALERT_RETRY_MAX_SECONDS = envfloat("ALERT_RETRY_MAX_SECONDS", 600.0)
+ALERT_DELIVERY_MAX_ATTEMPTS = envint("ALERT_DELIVERY_MAX_ATTEMPTS", 10)
+# Email alerts go through Django's SMTP backend.
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "alerts@localhost")
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
 LOGGING = {

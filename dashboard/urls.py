@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from alerts import views as alert_views
 from dashboard import hooks, views
 
 urlpatterns = [
@@ -22,6 +23,8 @@ urlpatterns = [
     path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),
     path("jobs/<int:pk>/run-again/", views.job_run_again, name="job_run_again"),
     path("audit/", views.audit_list, name="audit_list"),
+    path("alerts/", include("alerts.urls")),
+    path("healthz", alert_views.healthz, name="healthz"),
     path("hooks/runpod/<int:endpoint_pk>/<str:token>/", hooks.runpod_webhook, name="runpod_webhook"),
     path("", include("api.urls")),
     path("admin/", admin.site.urls),

@@ -12,6 +12,17 @@ ROLES = {
         ("jobs", "view_endpoint"),
         ("jobs", "view_job"),
         ("jobs", "view_auditentry"),
+        # Alert channels and per-endpoint thresholds (alerts app).
+        ("alerts", "add_channel"),
+        ("alerts", "change_channel"),
+        ("alerts", "delete_channel"),
+        ("alerts", "view_channel"),
+        ("alerts", "add_rulesetting"),
+        ("alerts", "change_rulesetting"),
+        ("alerts", "delete_rulesetting"),
+        ("alerts", "view_rulesetting"),
+        ("alerts", "view_alert"),
+        ("alerts", "view_delivery"),
     ],
 }
 

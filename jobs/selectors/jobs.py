@@ -48,6 +48,7 @@ class JobFilters:
     until: datetime | None = None
     user_id: int | None = None
     q: str = ""  # a RunPod job id, or text to find in inputs
+    error_group_id: int | None = None  # failed jobs of one error group (alerts.JobFailure, one row per job)
 
     def apply(self, qs):
         if self.endpoint_id is not None:
@@ -63,6 +64,8 @@ class JobFilters:
             qs = qs.filter(created_at__lt=self.until)
         if self.user_id is not None:
             qs = qs.filter(submitted_by_id=self.user_id)
+        if self.error_group_id is not None:
+            qs = qs.filter(failure__group_id=self.error_group_id)
         return qs
 
 

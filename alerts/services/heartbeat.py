@@ -1,0 +1,64 @@
+"""Is polling alive? Every finished poll tick stamps a marker; the web process compares it with the clock.
+
+The alerting task cannot report its own death, so this is read by the page banner and /healthz in the web process,
+from the database alone.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from alerts.models import Marker
+from jobs.models import Job
+
+POLL_MARKER = "poll_round"
+POLL_TASK = "jobs.tasks.poll_tick"
+
+
+def heartbeat_on_task_done(sender=None, task=None, state=None, **kwargs):
+    """Celery's task_postrun: a poll tick that finished (even with nothing due) proves polling is alive."""
+    if getattr(task, "name", None) == POLL_TASK and state == "SUCCESS":
+        poll_heartbeat()
+
+
+def poll_heartbeat(now=None) -> None:
+    now = now or timezone.now()
+    if not Marker.objects.filter(name=POLL_MARKER).update(at=now):
+        Marker.objects.get_or_create(name=POLL_MARKER, defaults={"at": now})
+
+
+@dataclass(frozen=True)
+class Stall:
+    seconds: float | None  # since the last finished round; None when no round ever finished
+    waiting: int  # active jobs overdue for a poll (capped)
+    reason: str
+
+
+def polling_stall(now=None, *, threshold=None) -> Stall | None:
+    """A Stall when no poll round finished for `threshold` seconds while jobs are overdue for a poll, else None.
+
+    Two cheap reads: the marker row, and (only when it is old) a capped look at the partial index of due jobs.
+    """
+    now = now or timezone.now()
+    threshold = threshold if threshold is not None else settings.ALERT_POLL_STALL_SECONDS
+    last = Marker.objects.filter(name=POLL_MARKER).values_list("at", flat=True).first()
+    if last is not None and last >= now - timedelta(seconds=threshold):
+        return None
+    overdue = Job.objects.filter(next_poll_at__lt=now - timedelta(seconds=threshold), endpoint__enabled=True)
+    waiting = len(overdue.values_list("pk", flat=True)[:1000])
+    if not waiting:
+        return None
+    count = f"{waiting}{'+' if waiting == 1000 else ''} job{'s' if waiting != 1 else ''}"
+    if last is None:
+        reason = (
+            f"No poll round has finished yet while {count} wait to be polled: are the Celery worker and beat running?"
+        )
+        return Stall(seconds=None, waiting=waiting, reason=reason)
+    seconds = (now - last).total_seconds()
+    reason = (
+        f"No poll round has finished for {seconds:.0f} s while {count} wait to be polled: "
+        "are the Celery worker and beat running?"
+    )
+    return Stall(seconds=seconds, waiting=waiting, reason=reason)

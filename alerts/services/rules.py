@@ -1,0 +1,288 @@
+"""The rules: each reads a few indexed aggregates and returns a Finding for every condition that holds now.
+
+Findings carry the sentence a person receives and the evidence behind it; lifecycle.py turns them into alerts.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db.models import Count, Min, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from alerts.models import JobFailure, LostResult, RuleKind
+from jobs.models import Endpoint, Job, StatusTransition
+from jobs.services.state import RUN_RETENTION, RUNSYNC_RETENTION
+
+from .diagnosis import diagnose_queue
+from .heartbeat import polling_stall
+from .params import RuleBook
+
+# RunPod's default executionTimeout (runpod-api.md, Request options) and its smallest.
+DEFAULT_EXECUTION_TIMEOUT = timedelta(milliseconds=600_000)
+MIN_EXECUTION_TIMEOUT = timedelta(milliseconds=5_000)
+SAMPLE_JOBS = 5
+
+
+@dataclass
+class Finding:
+    kind: str
+    key: str
+    summary: str
+    endpoint_id: int | None = None
+    evidence: dict = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    now: object
+    book: RuleBook
+    endpoints: dict  # id -> Endpoint (enabled ones)
+    stall: object = None
+
+
+def key_for(kind, endpoint_id=None) -> str:
+    return f"{kind}:{endpoint_id}" if endpoint_id is not None else str(kind)
+
+
+def rules_evaluate(now=None, *, book=None) -> list[Finding]:
+    now = now or timezone.now()
+    ctx = Context(now=now, book=book or RuleBook(), endpoints={e.pk: e for e in Endpoint.objects.filter(enabled=True)})
+    findings = []
+    for rule in RULES:
+        findings.extend(rule(ctx))
+    return findings
+
+
+def _enabled(ctx, kind):
+    return [e for e in ctx.endpoints.values() if ctx.book.params(kind, e.pk).enabled]
+
+
+def _job_links(ids):
+    return [reverse("job_detail", args=[pk]) for pk in ids[:SAMPLE_JOBS]]
+
+
+# --- Polling stalled ------------------------------------------------------------------------------------------
+
+
+def rule_polling_stalled(ctx):
+    params = ctx.book.params(RuleKind.POLLING_STALLED)
+    ctx.stall = polling_stall(ctx.now, threshold=params.threshold)
+    if not params.enabled or ctx.stall is None:
+        return []
+    evidence = {"seconds_since_round": ctx.stall.seconds, "jobs_waiting": ctx.stall.waiting}
+    return [Finding(RuleKind.POLLING_STALLED, key_for(RuleKind.POLLING_STALLED), ctx.stall.reason, None, evidence)]
+
+
+# --- Stuck queue ----------------------------------------------------------------------------------------------
+
+
+def rule_stuck_queue(ctx):
+    endpoints = {e.pk: e for e in _enabled(ctx, RuleKind.STUCK_QUEUE)}
+    if not endpoints:
+        return []
+    queued = (
+        Job.objects.filter(status="IN_QUEUE", endpoint_id__in=list(endpoints))
+        .values("endpoint_id")
+        .annotate(n=Count("id"), oldest=Min("submitted_at"))
+    )
+    findings = []
+    for row in queued:
+        endpoint = endpoints[row["endpoint_id"]]
+        threshold = ctx.book.params(RuleKind.STUCK_QUEUE, endpoint.pk).threshold
+        if row["oldest"] is None or (ctx.now - row["oldest"]).total_seconds() < threshold:
+            continue
+        since = ctx.now - timedelta(seconds=threshold)
+        if not endpoint.auth_failed_at and not endpoint.not_found_at and _queue_moving(endpoint, since):
+            continue  # busy but draining: nothing wrong
+        waited = (ctx.now - row["oldest"]).total_seconds()
+        findings.append(_stuck_finding(ctx, endpoint, row["n"], waited, threshold))
+    return findings
+
+
+def _queue_moving(endpoint, since) -> bool:
+    finished = Job.objects.filter(endpoint=endpoint, finished_at__gte=since).exists()
+    return finished or Job.objects.filter(endpoint=endpoint, status="IN_PROGRESS", started_at__gte=since).exists()
+
+
+def _stuck_finding(ctx, endpoint, queued, waited, threshold):
+    overdue = 0
+    if ctx.stall is None:
+        late = ctx.now - timedelta(seconds=max(60.0, threshold / 2))
+        overdue = len(Job.objects.filter(endpoint=endpoint, next_poll_at__lt=late).values_list("pk", flat=True)[:100])
+    diagnosis = diagnose_queue(endpoint, stall=ctx.stall, overdue=overdue, now=ctx.now)
+    summary = f"{endpoint.name}: {queued} job(s) queued, the oldest for {waited:.0f} s. {diagnosis.sentence}"
+    evidence = {
+        "queued": queued,
+        "oldest_wait_seconds": round(waited),
+        "threshold_seconds": threshold,
+        "cause": diagnosis.cause,
+        "diagnosis": diagnosis.sentence,
+        "health": diagnosis.health,
+        "links": [reverse("endpoint_detail", args=[endpoint.pk])],
+    }
+    return Finding(RuleKind.STUCK_QUEUE, key_for(RuleKind.STUCK_QUEUE, endpoint.pk), summary, endpoint.pk, evidence)
+
+
+# --- Failure rate ---------------------------------------------------------------------------------------------
+
+
+def rule_failure_rate(ctx):
+    findings = []
+    for endpoint in _enabled(ctx, RuleKind.FAILURE_RATE):
+        params = ctx.book.params(RuleKind.FAILURE_RATE, endpoint.pk)
+        since = ctx.now - timedelta(seconds=params.window_seconds)
+        counts = Job.objects.filter(endpoint=endpoint, finished_at__gte=since).aggregate(
+            total=Count("id"), failed=Count("id", filter=Q(status__in=("FAILED", "TIMED_OUT")))
+        )
+        total, failed = counts["total"], counts["failed"]
+        if total < max(1, params.min_count) or failed * 100 < params.threshold * total:
+            continue
+        findings.append(_failure_finding(endpoint, failed, total, since, params))
+    return findings
+
+
+def top_error_group(endpoint_id, since):
+    row = (
+        JobFailure.objects.filter(endpoint_id=endpoint_id, at__gte=since)
+        .values("group_id", "group__error_type", "group__message")
+        .annotate(n=Count("job_id"))
+        .order_by("-n")
+        .first()
+    )
+    return row
+
+
+def _failure_finding(endpoint, failed, total, since, params):
+    share = 100 * failed / total
+    top = top_error_group(endpoint.pk, since)
+    minutes = params.window_seconds / 60
+    summary = f"{endpoint.name}: {failed} of {total} jobs failed or timed out in {minutes:.0f} min ({share:.0f} %)."
+    evidence = {
+        "failed": failed,
+        "finished": total,
+        "percent": round(share, 1),
+        "window_seconds": params.window_seconds,
+    }
+    links = [reverse("endpoint_detail", args=[endpoint.pk])]
+    if top:
+        title = f"{top['group__error_type']}: {top['group__message']}".rstrip(": ")
+        summary += f" Most common error ({top['n']}x): {title}"
+        evidence["top_group"] = {"id": top["group_id"], "title": title, "count": top["n"]}
+        links.append(f"{reverse('alerts:failures')}?group={top['group_id']}")
+    evidence["links"] = links
+    return Finding(RuleKind.FAILURE_RATE, key_for(RuleKind.FAILURE_RATE, endpoint.pk), summary, endpoint.pk, evidence)
+
+
+# --- Runaway jobs ---------------------------------------------------------------------------------------------
+
+
+def rule_runaway(ctx):
+    endpoints = {e.pk: e for e in _enabled(ctx, RuleKind.RUNAWAY)}
+    running = Job.objects.filter(status="IN_PROGRESS", endpoint_id__in=list(endpoints))
+    by_endpoint: dict[int, dict] = {}
+    for pk, endpoint_id, started_at, policy in running.filter(
+        started_at__lt=ctx.now - MIN_EXECUTION_TIMEOUT
+    ).values_list("pk", "endpoint_id", "started_at", "policy"):
+        grace = timedelta(seconds=ctx.book.params(RuleKind.RUNAWAY, endpoint_id).threshold)
+        if started_at + _execution_timeout(policy) + grace < ctx.now:
+            by_endpoint.setdefault(endpoint_id, {"timeout": [], "cancel": []})["timeout"].append(pk)
+    for endpoint_id in endpoints:
+        cycle = timedelta(seconds=2 * endpoints[endpoint_id].poll_running_seconds)
+        ignored = running.filter(
+            endpoint_id=endpoint_id,
+            pk__in=StatusTransition.objects.filter(source="cancel", at__lt=ctx.now - cycle).values("job_id"),
+        )
+        for pk, last_polled in ignored.values_list("pk", "last_polled_at")[:100]:
+            if last_polled is not None:
+                by_endpoint.setdefault(endpoint_id, {"timeout": [], "cancel": []})["cancel"].append(pk)
+    return [_runaway_finding(endpoints[e], jobs) for e, jobs in by_endpoint.items()]
+
+
+def _execution_timeout(policy) -> timedelta:
+    value = (policy or {}).get("executionTimeout") if isinstance(policy, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return timedelta(milliseconds=value)
+    return DEFAULT_EXECUTION_TIMEOUT
+
+
+def _runaway_finding(endpoint, jobs):
+    parts = []
+    if jobs["timeout"]:
+        parts.append(f"{len(jobs['timeout'])} job(s) still IN_PROGRESS past their executionTimeout")
+    if jobs["cancel"]:
+        parts.append(f"{len(jobs['cancel'])} job(s) still running after we cancelled them (still billing)")
+    summary = f"{endpoint.name}: {' and '.join(parts)}."
+    evidence = {
+        "past_timeout": jobs["timeout"][:50],
+        "ignored_cancel": jobs["cancel"][:50],
+        "links": _job_links(jobs["cancel"] + jobs["timeout"]),
+    }
+    return Finding(RuleKind.RUNAWAY, key_for(RuleKind.RUNAWAY, endpoint.pk), summary, endpoint.pk, evidence)
+
+
+# --- Completed without output ---------------------------------------------------------------------------------
+
+
+def rule_no_output(ctx):
+    findings = []
+    for endpoint in _enabled(ctx, RuleKind.NO_OUTPUT):
+        params = ctx.book.params(RuleKind.NO_OUTPUT, endpoint.pk)
+        since = ctx.now - timedelta(seconds=params.window_seconds)
+        ids = list(
+            Job.objects.filter(endpoint=endpoint, finished_at__gte=since, completed_without_output=True)
+            .order_by("-finished_at")
+            .values_list("pk", flat=True)[:1000]
+        )
+        if len(ids) <= params.threshold:
+            continue
+        minutes = params.window_seconds / 60
+        summary = f"{endpoint.name}: {len(ids)} job(s) COMPLETED without any output in {minutes:.0f} min."
+        evidence = {"count": len(ids), "window_seconds": params.window_seconds, "links": _job_links(ids)}
+        findings.append(
+            Finding(RuleKind.NO_OUTPUT, key_for(RuleKind.NO_OUTPUT, endpoint.pk), summary, endpoint.pk, evidence)
+        )
+    return findings
+
+
+# --- Results at risk ------------------------------------------------------------------------------------------
+
+
+def rule_results_at_risk(ctx):
+    endpoints = {e.pk: e for e in _enabled(ctx, RuleKind.RESULTS_AT_RISK)}
+    findings = []
+    for endpoint_id, endpoint in endpoints.items():
+        params = ctx.book.params(RuleKind.RESULTS_AT_RISK, endpoint_id)
+        share = params.threshold / 100
+        lost = list(
+            LostResult.objects.filter(
+                endpoint_id=endpoint_id, at__gte=ctx.now - timedelta(seconds=params.window_seconds)
+            )
+            .order_by("-at")
+            .values_list("job_id", flat=True)[:1000]
+        )
+        # Unarchived finished jobs are still due for a poll, so the partial index of due jobs holds them all.
+        risky = Job.objects.filter(endpoint_id=endpoint_id, next_poll_at__isnull=False, archived=False).filter(
+            Q(mode="run", finished_at__lt=ctx.now - RUN_RETENTION * share)
+            | Q(mode="runsync", finished_at__lt=ctx.now - RUNSYNC_RETENTION * share)
+        )
+        at_risk = list(risky.values_list("pk", flat=True)[:1000])
+        if lost or at_risk:
+            findings.append(_risk_finding(endpoint, lost, at_risk, params))
+    return findings
+
+
+def _risk_finding(endpoint, lost, at_risk, params):
+    parts = []
+    if lost:
+        parts.append(f"{len(lost)} job(s) expired at RunPod before we archived them: their results are lost")
+    if at_risk:
+        parts.append(f"{len(at_risk)} finished job(s) not archived after {params.threshold:.0f} % of their retention")
+    summary = f"{endpoint.name}: {' and '.join(parts)}."
+    evidence = {"lost": lost[:50], "at_risk": at_risk[:50], "links": _job_links(lost + at_risk)}
+    key = key_for(RuleKind.RESULTS_AT_RISK, endpoint.pk)
+    return Finding(RuleKind.RESULTS_AT_RISK, key, summary, endpoint.pk, evidence)
+
+
+# Polling first: the stuck-queue diagnosis reads the stall it found.
+RULES = (rule_polling_stalled, rule_stuck_queue, rule_failure_rate, rule_runaway, rule_no_output, rule_results_at_risk)

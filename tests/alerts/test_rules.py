@@ -1,0 +1,165 @@
+"""The rules: a stuck queue names its cause, a draining one raises nothing; failures, runaways, losses."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from alerts.models import RuleKind, RuleSetting
+from alerts.services import rules_evaluate
+from alerts.services.feed import transitions_read
+from jobs.models import StatusTransition
+from tests.alerts.conftest import finished, queued, snapshot
+from tests.factories import make_endpoint, make_job
+
+pytestmark = pytest.mark.django_db
+
+
+def findings_of(kind):
+    return [f for f in rules_evaluate() if f.kind == kind]
+
+
+@pytest.mark.parametrize(
+    ("workers", "cause", "words"),
+    [
+        ({}, "no_workers", "No workers at all"),
+        ({"unhealthy": 3}, "unhealthy", "Every worker is unhealthy"),
+        ({"throttled": 2}, "throttled", "throttled"),
+        ({"initializing": 2}, "initializing", "stuck initializing"),
+        ({"unhealthy": 1, "throttled": 4}, "throttled", "no GPU"),
+        ({"running": 2}, "workers_busy", "queue has not moved"),
+    ],
+)
+def test_stuck_queue_names_the_cause_from_health(fresh_poll, workers, cause, words):
+    """A queue waiting past the threshold is one finding whose sentence names what /health shows."""
+    endpoint = make_endpoint()
+    snapshot(endpoint, in_queue=3, **workers)
+    queued(endpoint, waited=200, count=3)
+    [finding] = findings_of(RuleKind.STUCK_QUEUE)
+    assert finding.evidence["cause"] == cause
+    assert words in finding.summary and "3 job(s) queued" in finding.summary
+    assert finding.key == f"stuck_queue:{endpoint.pk}"
+
+
+def test_refused_key_and_unknown_endpoint_are_named(fresh_poll):
+    """Our own records come first: a refused key or an unknown endpoint id is the cause, whatever /health said."""
+    refused = make_endpoint(auth_failed_at=timezone.now())
+    unknown = make_endpoint(not_found_at=timezone.now())
+    for endpoint in (refused, unknown):
+        queued(endpoint, waited=300)
+    causes = {f.endpoint_id: f.evidence["cause"] for f in findings_of(RuleKind.STUCK_QUEUE)}
+    assert causes == {refused.pk: "key_refused", unknown.pk: "unknown_endpoint"}
+
+
+def test_a_draining_queue_raises_nothing(fresh_poll):
+    """Jobs have waited long, but others finished within the threshold: busy, not stuck."""
+    endpoint = make_endpoint()
+    snapshot(endpoint, running=3, in_queue=400)
+    queued(endpoint, waited=500, count=5)
+    finished(endpoint, ago=20)
+    assert findings_of(RuleKind.STUCK_QUEUE) == []
+
+
+def test_a_short_wait_raises_nothing_and_thresholds_are_per_endpoint(fresh_poll):
+    """100 s is under the 120 s default, but over an endpoint's own 60 s threshold."""
+    calm, strict = make_endpoint(), make_endpoint()
+    for endpoint in (calm, strict):
+        snapshot(endpoint, unhealthy=1)
+        queued(endpoint, waited=100)
+    RuleSetting.objects.create(endpoint=strict, kind=RuleKind.STUCK_QUEUE, threshold=60)
+    assert [f.endpoint_id for f in findings_of(RuleKind.STUCK_QUEUE)] == [strict.pk]
+
+
+def test_polling_behind_is_the_cause_when_no_round_finished(db):
+    """No poll round for minutes while jobs are overdue: the polling-stalled alert, and stuck queues blame it."""
+    endpoint = make_endpoint()
+    snapshot(endpoint, unhealthy=2)
+    job = queued(endpoint, waited=300)[0]
+    type(job).objects.filter(pk=job.pk).update(next_poll_at=timezone.now() - timedelta(seconds=120))
+    findings = {f.kind: f for f in rules_evaluate()}
+    assert "No poll round has finished" in findings[RuleKind.POLLING_STALLED].summary
+    assert findings[RuleKind.STUCK_QUEUE].evidence["cause"] == "polling_behind"
+
+
+def test_failure_rate_names_the_most_common_error_group(fresh_poll):
+    """6 of 10 failed in the window: one finding naming the commonest masked error."""
+    endpoint = make_endpoint()
+    for i in range(4):
+        finished(
+            endpoint,
+            status="FAILED",
+            error_raw=f'{{"error_type": "OOM", "error_message": "CUDA out of memory at {i}"}}',
+        )
+    finished(endpoint, status="FAILED", error_raw="disk /tmp/x/y full")
+    finished(endpoint, status="TIMED_OUT")
+    for _ in range(4):
+        finished(endpoint)
+    transitions_read()
+    [finding] = findings_of(RuleKind.FAILURE_RATE)
+    assert "6 of 10 jobs failed" in finding.summary
+    assert "Most common error (4x): OOM: CUDA out of memory at <n>" in finding.summary
+    assert finding.evidence["top_group"]["count"] == 4
+
+
+def test_failure_rate_needs_enough_jobs(fresh_poll):
+    """Two failures out of three finished jobs are under the default minimum of five."""
+    endpoint = make_endpoint()
+    finished(endpoint, status="FAILED", error_raw="x")
+    finished(endpoint, status="FAILED", error_raw="x")
+    finished(endpoint)
+    assert findings_of(RuleKind.FAILURE_RATE) == []
+
+
+def test_runaway_past_timeout_and_after_an_ignored_cancel(fresh_poll):
+    """A job past executionTimeout plus grace, and one still running two poll cycles after our cancel."""
+    endpoint = make_endpoint()
+    now = timezone.now()
+    late = make_job(
+        endpoint, status="IN_PROGRESS", started_at=now - timedelta(seconds=80), policy={"executionTimeout": 10_000}
+    )
+    make_job(
+        endpoint, status="IN_PROGRESS", started_at=now - timedelta(seconds=30), policy={"executionTimeout": 10_000}
+    )
+    ignored = make_job(endpoint, status="IN_PROGRESS", started_at=now - timedelta(seconds=20), last_polled_at=now)
+    StatusTransition.objects.create(
+        job=ignored, from_status="IN_PROGRESS", to_status="CANCELLED", at=now - timedelta(seconds=6), source="cancel"
+    )
+    [finding] = findings_of(RuleKind.RUNAWAY)
+    assert finding.evidence["past_timeout"] == [late.pk]
+    assert finding.evidence["ignored_cancel"] == [ignored.pk]
+    assert "still running after we cancelled them" in finding.summary
+
+
+def test_completed_without_output_over_the_limit(fresh_poll):
+    """Three COMPLETED jobs without output is more than the default two."""
+    endpoint = make_endpoint()
+    for _ in range(2):
+        finished(endpoint, completed_without_output=True)
+    assert findings_of(RuleKind.NO_OUTPUT) == []
+    finished(endpoint, completed_without_output=True)
+    [finding] = findings_of(RuleKind.NO_OUTPUT)
+    assert "3 job(s) COMPLETED without any output" in finding.summary
+
+
+def test_an_expired_job_is_always_an_alert_and_a_late_archive_is_at_risk(fresh_poll):
+    """A job RunPod dropped before we archived it is data lost; one unarchived past half its retention is at risk."""
+    endpoint = make_endpoint()
+    now = timezone.now()
+    lost = make_job(endpoint, status="IN_PROGRESS", expired=True, next_poll_at=None, seen_at=now)
+    StatusTransition.objects.create(job=lost, from_status="IN_PROGRESS", to_status="EXPIRED", at=now, source="poll")
+    risky = make_job(
+        endpoint, status="COMPLETED", finished_at=now - timedelta(minutes=20), archived=False, next_poll_at=now
+    )
+    transitions_read()
+    [finding] = findings_of(RuleKind.RESULTS_AT_RISK)
+    assert finding.evidence["lost"] == [lost.pk] and finding.evidence["at_risk"] == [risky.pk]
+    assert "expired at RunPod before we archived them" in finding.summary
+
+
+def test_a_disabled_rule_raises_nothing(fresh_poll):
+    """An admin can switch a rule off for every endpoint."""
+    endpoint = make_endpoint()
+    snapshot(endpoint)
+    queued(endpoint, waited=500)
+    RuleSetting.objects.create(kind=RuleKind.STUCK_QUEUE, enabled=False)
+    assert findings_of(RuleKind.STUCK_QUEUE) == []
