@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from alerts.models import ErrorGroup, JobFailure, LostResult, Marker
+from jobs.constants import EXPIRED, FAILED_STATES
 from jobs.models import Job, StatusTransition
 
 from .signatures import error_signature
@@ -16,7 +17,6 @@ from .signatures import error_signature
 FEED_MARKER = "transition_feed"
 FEED_OVERLAP = 5_000
 FEED_BATCH = 20_000
-FAILED_STATES = ("FAILED", "TIMED_OUT")
 
 
 def transitions_read(*, batch=FEED_BATCH) -> dict:
@@ -28,13 +28,13 @@ def transitions_read(*, batch=FEED_BATCH) -> dict:
         marker.position = max(0, last - FEED_OVERLAP)
     rows = list(
         StatusTransition.objects.filter(id__gt=max(0, marker.position - FEED_OVERLAP))
-        .filter(to_status__in=(*FAILED_STATES, "EXPIRED"))
+        .filter(to_status__in=(*FAILED_STATES, EXPIRED))
         .order_by("id")
         .values_list("id", "job_id", "to_status", "at")[:batch]
     )
     top = StatusTransition.objects.order_by("-id").values_list("id", flat=True).first() or 0
     added = {"failures": failures_record([r for r in rows if r[2] in FAILED_STATES]), "lost": 0}
-    added["lost"] = losses_record([r for r in rows if r[2] == "EXPIRED"])
+    added["lost"] = losses_record([r for r in rows if r[2] == EXPIRED])
     position = rows[-1][0] if len(rows) == batch else top
     Marker.objects.filter(name=FEED_MARKER).update(position=max(position, marker.position))
     return added

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alerts.models import JobFailure, LostResult, RuleKind
+from jobs.constants import FAILED_STATES, IN_PROGRESS, IN_QUEUE
 from jobs.models import Endpoint, Job, StatusTransition
 from jobs.services.state import RUN_RETENTION, RUNSYNC_RETENTION
 
@@ -82,7 +83,7 @@ def rule_stuck_queue(ctx):
     if not endpoints:
         return []
     queued = (
-        Job.objects.filter(status="IN_QUEUE", endpoint_id__in=list(endpoints))
+        Job.objects.filter(status=IN_QUEUE, endpoint_id__in=list(endpoints))
         .values("endpoint_id")
         .annotate(n=Count("id"), oldest=Min("submitted_at"))
     )
@@ -102,7 +103,7 @@ def rule_stuck_queue(ctx):
 
 def _queue_moving(endpoint, since) -> bool:
     finished = Job.objects.filter(endpoint=endpoint, finished_at__gte=since).exists()
-    return finished or Job.objects.filter(endpoint=endpoint, status="IN_PROGRESS", started_at__gte=since).exists()
+    return finished or Job.objects.filter(endpoint=endpoint, status=IN_PROGRESS, started_at__gte=since).exists()
 
 
 def _stuck_finding(ctx, endpoint, queued, waited, threshold):
@@ -133,7 +134,7 @@ def rule_failure_rate(ctx):
         params = ctx.book.params(RuleKind.FAILURE_RATE, endpoint.pk)
         since = ctx.now - timedelta(seconds=params.window_seconds)
         counts = Job.objects.filter(endpoint=endpoint, finished_at__gte=since).aggregate(
-            total=Count("id"), failed=Count("id", filter=Q(status__in=("FAILED", "TIMED_OUT")))
+            total=Count("id"), failed=Count("id", filter=Q(status__in=FAILED_STATES))
         )
         total, failed = counts["total"], counts["failed"]
         if total < max(1, params.min_count) or failed * 100 < params.threshold * total:
@@ -179,7 +180,7 @@ def _failure_finding(endpoint, failed, total, since, params):
 
 def rule_runaway(ctx):
     endpoints = {e.pk: e for e in _enabled(ctx, RuleKind.RUNAWAY)}
-    running = Job.objects.filter(status="IN_PROGRESS", endpoint_id__in=list(endpoints))
+    running = Job.objects.filter(status=IN_PROGRESS, endpoint_id__in=list(endpoints))
     by_endpoint: dict[int, dict] = {}
     for pk, endpoint_id, started_at, policy in running.filter(
         started_at__lt=ctx.now - MIN_EXECUTION_TIMEOUT
