@@ -15,7 +15,13 @@ from jobs.models import Job, JobStatus, StreamChunk, is_final
 from jobs.runpod.calls import DEFAULT_WAIT_MS, WAIT_MIN_MS
 from jobs.services import audit_record, describe_error
 from jobs.services.polling import stream_store
-from jobs.services.state import job_apply_state, job_transition, normalise_status
+from jobs.services.state import (
+    job_apply_state,
+    job_apply_stream_status,
+    job_transition,
+    normalise_status,
+    retry_fields,
+)
 from proxy.errors import ProxyError
 
 from .forward import budget_take, client_for, error_answer, wait_allowance
@@ -135,23 +141,7 @@ def proxy_retry(*, endpoint, user, job_id: str, remote_addr=None) -> dict:
 def _job_requeued(job: Job) -> None:
     """What a retry does to our record: the same fields the Retry button resets."""
     now = timezone.now()
-    job_transition(
-        job,
-        "IN_QUEUE",
-        source="retry",
-        now=now,
-        output=None,
-        has_output=False,
-        error_raw="",
-        error=None,
-        archived=False,
-        archived_at=None,
-        finished_at=None,
-        started_at=None,
-        completed_without_output=False,
-        next_poll_at=now,
-        expires_at=now + timedelta(hours=24),
-    )
+    job_transition(job, "IN_QUEUE", source="retry", now=now, **retry_fields(now))
 
 
 def proxy_health(*, endpoint) -> dict:
@@ -255,18 +245,10 @@ def _reader_hold(job: Job) -> None:
 
 def _stream_status(job: Job, batch, now) -> None:
     """The status a /stream answer reported; once final, the hold ends and the poller fetches the full object."""
-    status = normalise_status(batch.status)
-    if status == job.status:
-        return
-    fields = {"last_polled_at": now}
-    if job.seen_at is None:
-        fields["seen_at"] = now
-    if status == "IN_PROGRESS" and job.started_at is None:
-        fields["started_at"] = now
-    if is_final(status):
-        # A final /stream answer has no output or timings: the poller's next /status call brings them.
-        fields.update(finished_at=job.finished_at or now, next_poll_at=now, stream_reader_until=None)
-    job_transition(job, status, source="stream", now=now, **fields)
+    job_apply_stream_status(job, batch.status, now=now)
+    if is_final(job.status):
+        Job.objects.filter(pk=job.pk).update(stream_reader_until=None)
+        job.stream_reader_until = None
 
 
 def _stream_answer(job: Job, raw: dict) -> dict:
