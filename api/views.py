@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
 
 from . import tokens
@@ -99,7 +99,7 @@ def _networks(entries) -> list:
 @never_cache
 @require_GET
 def metrics(request):
-    """OpenMetrics for Prometheus, protected by METRICS_TOKEN or METRICS_ALLOWED_IPS (login is not asked)."""
+    """Metrics for Prometheus, behind METRICS_TOKEN or METRICS_ALLOWED_IPS (the site login is not asked)."""
     if not _metrics_allowed(request):
         response = HttpResponse(
             "Send METRICS_TOKEN as a bearer token, or scrape from METRICS_ALLOWED_IPS.\n", status=401
@@ -109,4 +109,6 @@ def metrics(request):
         return response
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DashboardCollector())
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    # OpenMetrics when the scraper asks for it (Prometheus does), the classic text format otherwise (curl, promtool).
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return HttpResponse(encode(registry), content_type=content_type)

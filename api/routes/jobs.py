@@ -5,8 +5,10 @@ from typing import Literal
 
 from django.contrib.auth import get_user_model
 from django.http import Http404
+from django.utils import timezone
 from ninja import Field, Header, Query, Router, Schema, Status
 
+from dashboard.forms import RANGES
 from jobs import selectors, services
 from jobs.models import Endpoint, Job
 
@@ -25,6 +27,9 @@ class JobQuery(Schema):
 
     endpoint: int | None = Field(None, description="An endpoint id.")
     status: str = Field("", max_length=40, description="One status, or 'active' for every job not finished.")
+    range: Literal["", "15m", "1h", "24h", "7d", "custom"] = Field(
+        "", description="The page's time range: created in the last 15m, 1h, 24h or 7d (overrides since/until)."
+    )
     since: datetime | None = Field(None, description="Created at or after (ISO 8601; UTC when no offset).")
     until: datetime | None = Field(None, description="Created before.")
     by: str = Field("", max_length=150, description="The submitter's username.")
@@ -35,11 +40,14 @@ class JobQuery(Schema):
         if self.by:
             # An unknown name matches no job, as on the page.
             user_id = get_user_model().objects.filter(username=self.by).values_list("id", flat=True).first() or 0
+        since, until = _aware(self.since), _aware(self.until)
+        if self.range in RANGES:
+            since, until = timezone.now() - RANGES[self.range], None
         return selectors.JobFilters(
             endpoint_id=self.endpoint,
             status=self.status.strip(),
-            since=_aware(self.since),
-            until=_aware(self.until),
+            since=since,
+            until=until,
             user_id=user_id,
             q=self.q.strip(),
         )
@@ -101,6 +109,7 @@ def job_list(request, query: Query[JobQuery], page: Query[PageQuery]):
 
 @router.get(
     "/jobs/export",
+    url_name="job_export",
     response={200: None, 422: Error},
     summary="Every job matching the filters, as CSV or NDJSON (streamed)",
     description=exports.COLUMNS_DOC,

@@ -71,3 +71,17 @@ def test_exports_honour_the_jobs_page_filters(token_viewer):
 def test_a_bad_format_is_422(token_viewer):
     """Only csv and ndjson are offered."""
     assert token_viewer.get("/api/v1/jobs/export", {"format": "xlsx"}).status_code == 422
+
+
+def test_the_jobs_page_export_links_carry_its_filters(as_viewer):
+    """The page's CSV and NDJSON links repeat the page's filters, and following one exports exactly its rows."""
+    recent = make_job(status="FAILED")
+    make_job(status="FAILED", created_at=timezone.now() - timedelta(days=3))
+    make_job(status="COMPLETED")
+    html = as_viewer.get("/jobs/", {"status": "FAILED", "range": "24h"}).content.decode()
+    links = [
+        href.replace("&amp;", "&") for href in __import__("re").findall(r'href="(/api/v1/jobs/export[^"]+)"', html)
+    ]
+    assert len(links) == 2 and all("status=FAILED" in link and "range=24h" in link for link in links)
+    ndjson = next(link for link in links if "format=ndjson" in link)
+    assert [json.loads(line)["id"] for line in read(as_viewer.get(ndjson)).splitlines()] == [recent.pk]

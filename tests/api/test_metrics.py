@@ -11,6 +11,7 @@ from jobs.models import HealthSnapshot, StatusTransition
 from tests.factories import make_endpoint, make_job
 
 pytestmark = pytest.mark.django_db
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 
 def samples(text) -> dict:
@@ -41,10 +42,11 @@ def test_an_allowed_network_scrapes_without_a_token(client, settings):
     """METRICS_ALLOWED_IPS takes addresses and networks."""
     settings.METRICS_TOKEN = ""
     settings.METRICS_ALLOWED_IPS = ["10.0.0.0/8", "127.0.0.1"]
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/openmetrics-text")
     assert response.content.decode().endswith("# EOF\n")
+    assert client.get("/metrics")["Content-Type"].startswith("text/plain")
 
 
 def test_metrics_show_queue_workers_and_finished_counts(client, metrics_token):
@@ -56,7 +58,7 @@ def test_metrics_show_queue_workers_and_finished_counts(client, metrics_token):
     for status, delay in (("COMPLETED", 50), ("COMPLETED", 4000), ("FAILED", None)):
         job = make_job(endpoint=endpoint, status=status, delay_ms=delay, execution_ms=1500, finished_at=old)
         StatusTransition.objects.create(job=job, from_status="IN_PROGRESS", to_status=status, at=old, source="poll")
-    found = samples(client.get("/metrics", headers=metrics_token).content.decode())
+    found = samples(client.get("/metrics", headers={**metrics_token, "Accept": OPENMETRICS}).content.decode())
     ep = ("endpoint", "sdxl")
     assert found[("runpod_queue_depth", frozenset({ep}))] == 7
     assert found[("runpod_workers", frozenset({ep, ("state", "running")}))] == 2
@@ -75,11 +77,11 @@ def test_finished_counters_never_go_down_when_a_job_is_retried_or_deleted(client
     job = make_job(endpoint=endpoint, status="FAILED", finished_at=old)
     StatusTransition.objects.create(job=job, from_status="IN_PROGRESS", to_status="FAILED", at=old, source="poll")
     key = ("runpod_jobs_finished_total", frozenset({("endpoint", "e"), ("status", "FAILED")}))
-    assert samples(client.get("/metrics", headers=metrics_token).content.decode())[key] == 1
+    assert samples(client.get("/metrics", headers={**metrics_token, "Accept": OPENMETRICS}).content.decode())[key] == 1
     job.delete()
     recent = make_job(endpoint=endpoint, status="FAILED")
     StatusTransition.objects.create(job=recent, from_status="IN_PROGRESS", to_status="FAILED", source="poll")
-    assert samples(client.get("/metrics", headers=metrics_token).content.decode())[key] == 2
+    assert samples(client.get("/metrics", headers={**metrics_token, "Accept": OPENMETRICS}).content.decode())[key] == 2
 
 
 def test_tallies_add_each_settled_transition_once(db):
