@@ -10,9 +10,10 @@ from .actions import (
     job_track,
 )
 from .audit import audit_record
+from .endpoints import StopReason, endpoints_pollable
 from .errors import ActionError, InputError, describe_error
 from .health import endpoints_snapshot_health, history_prune
-from .polling import endpoints_pollable, poll_round
+from .polling import poll_round
 from .sending import SendLater, job_send, jobs_send_lost
 from .state import job_apply_state, job_transition
 
@@ -20,6 +21,7 @@ __all__ = [
     "ActionError",
     "InputError",
     "SendLater",
+    "StopReason",
     "audit_record",
     "check_submission",
     "describe_error",

@@ -12,7 +12,7 @@ from jobs.models import HealthSnapshot
 
 from .aio import run_sync
 from .clients import async_client_for
-from .polling import PollOutcome, endpoint_flag, endpoints_pollable
+from .endpoints import StopReason, endpoint_flag, endpoints_pollable
 from .storable import INT_RANGE, storable_int, storable_json
 
 logger = logging.getLogger(__name__)
@@ -41,12 +41,10 @@ def health_store(endpoint, health, *, now=None) -> HealthSnapshot:
 
 
 def health_failed(endpoint, exc) -> None:
-    if isinstance(exc, runpod.AuthError):
-        endpoint_flag(endpoint, PollOutcome(stop="auth"))
-    elif isinstance(exc, runpod.NotFoundError):
-        endpoint_flag(endpoint, PollOutcome(stop="missing"))
-    elif isinstance(exc, runpod.RateLimitedError):
-        endpoint_flag(endpoint, PollOutcome(stop="rate", retry_after=exc.retry_after))
+    # A 404 for /health itself means the endpoint id is wrong (for a job it means the job expired).
+    reason = StopReason.MISSING if isinstance(exc, runpod.NotFoundError) else StopReason.for_error(exc)
+    if reason:
+        endpoint_flag(endpoint, reason, retry_after=getattr(exc, "retry_after", None))
     else:
         type(endpoint).objects.filter(pk=endpoint.pk).update(
             last_error=f"/health failed: {type(exc).__name__} {exc.status_code or ''}".strip(),

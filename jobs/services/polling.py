@@ -1,17 +1,16 @@
 """Following jobs to the end: claim due jobs, poll /status or /stream concurrently, store the answers.
 
 How several workers share the work without polling a job twice:
-- an endpoint is held by one poller at a time (a lease on the Endpoint row that runs out if the worker dies);
-- the holder reserves its status calls in a per-second count on the same row, so every worker together stays
-  inside the endpoint's documented limit;
+- an endpoint is held by one poller at a time, and its status calls are counted against a budget every worker
+  shares (both in services/endpoints.py);
 - each due job is claimed with a lease before it is polled, so a job is never in two batches at once, and a
   killed worker's jobs come back when their lease runs out;
-- answers are written conditionally on the status we read, and stream chunks are unique per (job, seq).
+- answers are written through services/state.py, conditionally on the status we read, and stream chunks are
+  unique per (job, seq).
 """
 
 import asyncio
 import logging
-import math
 import random
 import time
 import uuid
@@ -28,66 +27,26 @@ from jobs import runpod
 from jobs.constants import EXPIRED, NOT_FOUND, is_final
 from jobs.models import Endpoint, Job, StreamChunk
 
-from .callcounts import calls_used
 from .clients import async_client_for
+from .endpoints import (
+    StopReason,
+    endpoint_acquire,
+    endpoint_flag,
+    endpoint_mark_ok,
+    endpoint_release,
+    endpoint_renew,
+    endpoints_pollable,
+    status_budget,
+    status_reserve,
+)
 from .state import job_apply_stream_status, job_transition, jobs_apply_states
 from .storable import storable_json, write_through_outage
 
 logger = logging.getLogger(__name__)
 
-WINDOW_SECONDS = 10
-# After a 401 we look again this often, in case the key was fixed at RunPod's side.
-AUTH_RETRY = timedelta(minutes=5)
 # Errors on one job push its next poll back, but never past this: a runsync result lives only 60 s.
 ERROR_BACKOFF_MAX = 20.0
 RUNSYNC_ERROR_BACKOFF_MAX = 2.0
-# RunPod counts its limits over 10 s windows: a wait longer than one window buys no more room, and a minute's wait
-# would outlast a runsync result.
-ENDPOINT_BACKOFF_MAX = 10.0
-
-
-# --- Endpoint leases and the shared status budget -------------------------------------------------------------
-
-
-def endpoint_acquire(endpoint_id, *, seconds, now=None) -> str | None:
-    """Hold an endpoint for polling; returns the lease token, or None when another poller holds it."""
-    now = now or timezone.now()
-    token = uuid.uuid4().hex
-    won = (
-        Endpoint.objects.filter(pk=endpoint_id)
-        .filter(Q(poll_lock_until__isnull=True) | Q(poll_lock_until__lt=now))
-        .update(poll_lock_until=now + timedelta(seconds=seconds), poll_lock_token=token)
-    )
-    return token if won else None
-
-
-def endpoint_renew(endpoint_id, token, *, seconds) -> bool:
-    until = timezone.now() + timedelta(seconds=seconds)
-    return bool(Endpoint.objects.filter(pk=endpoint_id, poll_lock_token=token).update(poll_lock_until=until))
-
-
-def endpoint_release(endpoint_id, token) -> None:
-    Endpoint.objects.filter(pk=endpoint_id, poll_lock_token=token).update(poll_lock_until=None, poll_lock_token="")
-
-
-def status_budget(endpoint, *, now_ts=None) -> int:
-    """Status calls this endpoint may still take in the current 10 s window (our share of its limit)."""
-    now_ts = now_ts if now_ts is not None else time.time()
-    used = sum(n for second, n in endpoint.status_calls.items() if int(second) > now_ts - WINDOW_SECONDS - 1)
-    # The proxy's callers read statuses and streams of the same endpoint: their calls count too.
-    used += calls_used(endpoint.pk, "status", now_ts=now_ts)
-    allowed = math.floor(endpoint.status_rate_per_10s * settings.RATE_LIMIT_SHARE)
-    return max(0, allowed - used)
-
-
-def status_reserve(endpoint, token, count, *, now_ts=None) -> None:
-    """Count calls against the window before making them (the holder of the lease is the only writer)."""
-    now_ts = now_ts if now_ts is not None else time.time()
-    second = str(int(now_ts))
-    calls = {s: n for s, n in endpoint.status_calls.items() if int(s) > now_ts - WINDOW_SECONDS - 1}
-    calls[second] = calls.get(second, 0) + count
-    endpoint.status_calls = calls
-    Endpoint.objects.filter(pk=endpoint.pk, poll_lock_token=token).update(status_calls=calls)
 
 
 # --- Claiming due jobs ----------------------------------------------------------------------------------------
@@ -137,7 +96,7 @@ class PollOutcome:
     chunks: int = 0
     errors: int = 0
     expired: int = 0
-    stop: str = ""  # why the endpoint's loop should stop: "auth" or "rate"
+    stop: StopReason | None = None  # set when the answers stop the endpoint's loop (AUTH or RATE)
     retry_after: float | None = None
     errors_by_kind: dict = field(default_factory=dict)
 
@@ -207,11 +166,12 @@ def batch_store(jobs, answers, *, now=None) -> PollOutcome:
     states = []
     for job, answer in zip(jobs, answers, strict=True):
         outcome.polled += 1
-        if isinstance(answer, runpod.AuthError | runpod.RateLimitedError):
+        stop = StopReason.for_error(answer)
+        if stop:
             # The endpoint's problem, not the job's: put the job back untouched and stop the endpoint's loop.
             _release(job, now)
             outcome.errors += 1
-            outcome.stop = outcome.stop or ("auth" if isinstance(answer, runpod.AuthError) else "rate")
+            outcome.stop = outcome.stop or stop
             if isinstance(answer, runpod.RateLimitedError):
                 outcome.retry_after = answer.retry_after
         elif isinstance(answer, runpod.RunPodError):
@@ -259,7 +219,7 @@ class EndpointRun:
     polled: int = 0
     chunks: int = 0
     batches: int = 0
-    stop: str = ""
+    stop: StopReason | None = None
 
 
 async def endpoint_poll_loop(run: EndpointRun, http, limiter, *, deadline: float) -> EndpointRun:
@@ -290,15 +250,15 @@ async def endpoint_poll_loop(run: EndpointRun, http, limiter, *, deadline: float
         jobs = await sync_to_async(jobs_claim_due)(endpoint, limit=limit, lease_seconds=settings.POLL_LEASE_SECONDS)
         if not jobs:
             if budget <= 0:
-                run.stop = "budget"
+                run.stop = StopReason.BUDGET
             break
         await sync_to_async(status_reserve)(endpoint, run.token, len(jobs))
         answers = await asyncio.gather(*(one(job) for job in jobs))
         if await _endpoint_missing(client, jobs, answers):
             # Every job 404s at once and /health 404s too: the endpoint id is wrong, the jobs have not expired.
             await sync_to_async(batch_release)(jobs)
-            await sync_to_async(endpoint_flag)(endpoint, PollOutcome(stop="missing"))
-            run.stop = "missing"
+            await sync_to_async(endpoint_flag)(endpoint, StopReason.MISSING)
+            run.stop = StopReason.MISSING
             break
         outcome = await sync_to_async(batch_store)(jobs, answers)
         run.polled += outcome.polled
@@ -306,7 +266,7 @@ async def endpoint_poll_loop(run: EndpointRun, http, limiter, *, deadline: float
         run.batches += 1
         if outcome.stop:
             run.stop = outcome.stop
-            await sync_to_async(endpoint_flag)(endpoint, outcome)
+            await sync_to_async(endpoint_flag)(endpoint, outcome.stop, retry_after=outcome.retry_after)
             break
         await sync_to_async(endpoint_mark_ok)(endpoint)
         await sync_to_async(endpoint_renew)(endpoint.pk, run.token, seconds=settings.POLL_LEASE_SECONDS)
@@ -323,51 +283,6 @@ async def _endpoint_missing(client, jobs, answers) -> bool:
     except runpod.RunPodError:
         return False
     return False
-
-
-def endpoint_flag(endpoint, outcome: PollOutcome) -> None:
-    """Record why polling an endpoint stopped, so pages can warn and the next ticks back off."""
-    now = timezone.now()
-    fields = {"last_error_at": now}
-    if outcome.stop == "auth":
-        fields.update(auth_failed_at=endpoint.auth_failed_at or now, last_error="RunPod refused the API key (401).")
-    elif outcome.stop == "rate":
-        count = endpoint.backoff_count + 1
-        wait = outcome.retry_after or min(ENDPOINT_BACKOFF_MAX, 2.0**count)
-        fields.update(
-            backoff_count=count,
-            backoff_until=now + timedelta(seconds=wait),
-            last_error=f"RunPod is rate limiting this endpoint (429); backing off {wait:.0f} s.",
-        )
-    elif outcome.stop == "missing":
-        fields.update(not_found_at=now, last_error="RunPod does not know this endpoint id (404).")
-    else:
-        return
-    Endpoint.objects.filter(pk=endpoint.pk).update(**fields)
-    for name, value in fields.items():
-        setattr(endpoint, name, value)
-
-
-def endpoint_mark_ok(endpoint) -> None:
-    now = timezone.now()
-    if endpoint.auth_failed_at or endpoint.backoff_count or endpoint.not_found_at:
-        Endpoint.objects.filter(pk=endpoint.pk).update(
-            auth_failed_at=None, backoff_count=0, backoff_until=None, not_found_at=None, last_poll_at=now
-        )
-        endpoint.auth_failed_at = endpoint.not_found_at = endpoint.backoff_until = None
-        endpoint.backoff_count = 0
-    else:
-        Endpoint.objects.filter(pk=endpoint.pk).update(last_poll_at=now)
-
-
-def endpoints_pollable(now=None):
-    """Enabled endpoints not backing off (a refused key is tried again every AUTH_RETRY)."""
-    now = now or timezone.now()
-    return (
-        Endpoint.objects.filter(enabled=True)
-        .filter(Q(backoff_until__isnull=True) | Q(backoff_until__lte=now))
-        .filter(Q(auth_failed_at__isnull=True) | Q(last_error_at__lte=now - AUTH_RETRY))
-    )
 
 
 def poll_round(

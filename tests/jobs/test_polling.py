@@ -1,47 +1,13 @@
-"""The poller's coordination and its handling of each kind of answer, without the network."""
+"""The poller's claiming of due jobs and its handling of each kind of answer, without the network."""
 
-import time
 from datetime import timedelta
 
 from django.utils import timezone
 
 from jobs import runpod
-from jobs.models import Endpoint, Job, StatusTransition, StreamChunk
-from jobs.services import polling
+from jobs.models import Job, StatusTransition, StreamChunk
+from jobs.services import endpoints, polling
 from tests.factories import make_endpoint, make_job
-
-
-def test_only_one_poller_holds_an_endpoint_until_its_lease_runs_out(db):
-    """A second acquire fails while the lease holds, and succeeds once it has run out."""
-    endpoint = make_endpoint()
-    now = timezone.now()
-    assert polling.endpoint_acquire(endpoint.pk, seconds=10, now=now)
-    assert polling.endpoint_acquire(endpoint.pk, seconds=10, now=now + timedelta(seconds=5)) is None
-    assert polling.endpoint_acquire(endpoint.pk, seconds=10, now=now + timedelta(seconds=11))
-
-
-def test_a_released_endpoint_can_be_taken_at_once(db):
-    """Releasing with the right token frees the endpoint; a stale token changes nothing."""
-    endpoint = make_endpoint()
-    token = polling.endpoint_acquire(endpoint.pk, seconds=60)
-    polling.endpoint_release(endpoint.pk, "not-the-token")
-    assert polling.endpoint_acquire(endpoint.pk, seconds=60) is None
-    polling.endpoint_release(endpoint.pk, token)
-    assert polling.endpoint_acquire(endpoint.pk, seconds=60)
-
-
-def test_the_status_budget_counts_the_last_ten_seconds(db, settings):
-    """Reserved calls use up the window's share of the limit, and old seconds fall out of it."""
-    settings.RATE_LIMIT_SHARE = 0.5
-    endpoint = make_endpoint(status_rate_per_10s=2000)
-    token = polling.endpoint_acquire(endpoint.pk, seconds=60)
-    endpoint.refresh_from_db()
-    now = time.time()
-    assert polling.status_budget(endpoint, now_ts=now) == 1000
-    polling.status_reserve(endpoint, token, 600, now_ts=now)
-    assert polling.status_budget(endpoint, now_ts=now + 1) == 400
-    assert polling.status_budget(endpoint, now_ts=now + 12) == 1000
-    assert Endpoint.objects.get(pk=endpoint.pk).status_calls == endpoint.status_calls
 
 
 def test_claiming_takes_runsync_jobs_first_and_never_twice(db):
@@ -99,22 +65,22 @@ def test_a_refused_key_flags_the_endpoint_and_stops_its_loop(db):
     """401 is the endpoint's problem: flagged for the pages, the job left untouched."""
     job = make_job(status="IN_QUEUE", next_poll_at=timezone.now())
     outcome = polling.batch_store([job], [runpod.AuthError("no", status_code=401)])
-    polling.endpoint_flag(job.endpoint, outcome)
+    endpoints.endpoint_flag(job.endpoint, outcome.stop, retry_after=outcome.retry_after)
     job.endpoint.refresh_from_db()
     job.refresh_from_db()
     assert outcome.stop == "auth" and job.endpoint.key_refused and job.poll_failures == 0
-    assert job.endpoint not in polling.endpoints_pollable()
+    assert job.endpoint not in endpoints.endpoints_pollable()
 
 
 def test_a_429_backs_the_endpoint_off_for_its_retry_after(db):
     """A 429 with Retry-After holds the endpoint's polling back that long."""
     job = make_job(status="IN_QUEUE", next_poll_at=timezone.now())
     outcome = polling.batch_store([job], [runpod.RateLimitedError("slow down", status_code=429, retry_after=7)])
-    polling.endpoint_flag(job.endpoint, outcome)
+    endpoints.endpoint_flag(job.endpoint, outcome.stop, retry_after=outcome.retry_after)
     job.endpoint.refresh_from_db()
     remaining = (job.endpoint.backoff_until - timezone.now()).total_seconds()
     assert 5 < remaining <= 7
-    assert job.endpoint not in polling.endpoints_pollable()
+    assert job.endpoint not in endpoints.endpoints_pollable()
 
 
 def test_429s_without_retry_after_back_off_doubling_up_to_one_rate_window(db):
@@ -124,7 +90,7 @@ def test_429s_without_retry_after_back_off_doubling_up_to_one_rate_window(db):
     for _ in range(6):
         outcome = polling.batch_store([job], [runpod.RateLimitedError("slow down", status_code=429)])
         before = timezone.now()
-        polling.endpoint_flag(job.endpoint, outcome)
+        endpoints.endpoint_flag(job.endpoint, outcome.stop, retry_after=outcome.retry_after)
         job.endpoint.refresh_from_db()
         waits.append(round((job.endpoint.backoff_until - before).total_seconds()))
     assert waits == [2, 4, 8, 10, 10, 10]

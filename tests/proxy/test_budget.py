@@ -7,7 +7,7 @@ from django.test import override_settings
 
 from jobs.models import Endpoint, Job
 from jobs.services.callcounts import calls_used
-from jobs.services.polling import status_budget
+from jobs.services.endpoints import status_budget
 
 
 def run(client, endpoint):
