@@ -1,9 +1,12 @@
 """Every dashboard URL with the arguments to reach it, so access tests cover all of them (and notice new ones)."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
+from alerts.models import Alert, Silence
 from jobs.models import Endpoint, Job
 from tests.factories import make_endpoint, make_job
 
@@ -40,32 +43,52 @@ ROUTES = [
     Route("job_retry", ("POST",), ("failed",)),
     Route("job_run_again", ("POST",), ("failed",)),
     Route("audit_list", ("GET",)),
+    Route("alerts:list", ("GET",)),
+    Route("alerts:detail", ("GET",), ("alert",)),
+    Route("alerts:acknowledge", ("POST",), ("alert",), (("note", "looking"),)),
+    Route("alerts:silence", ("POST",), ("alert",), (("minutes", "60"), ("reason", "deploy"))),
+    Route("alerts:silence_end", ("POST",), ("silence",)),
+    Route("alerts:failures", ("GET",)),
+    Route("alerts:banner_hx", ("GET",)),
     Route("logout", ("POST",)),
 ]
-PUBLIC = {"login"}
-# RunPod cannot log in: its webhook is guarded by a secret token in the URL instead (tested on its own).
-TOKEN_GUARDED = {"runpod_webhook"}
+PUBLIC = {"login", "healthz"}
+# RunPod cannot log in: its webhook is guarded by a secret token in the URL instead (tested on its own). Programs
+# use personal API tokens: /api/v1, /metrics and the /v2 proxy answer 401 themselves (tests/api, tests/proxy).
+TOKEN_GUARDED = {"runpod_webhook", "metrics"}
+TOKEN_GUARDED_PREFIXES = ("api:", "proxy_")
+# Any signed-in user manages their own API tokens, so a Viewer's POST there is allowed (tests/api covers owners).
+SELF_SERVICE = {"api_tokens", "api_token_revoke"}
 POSTS = [route for route in ROUTES if "POST" in route.methods and route.name != "logout"]
 GETS = [route for route in ROUTES if "GET" in route.methods]
 
 
 @dataclass
 class World:
-    """The rows the routes act on: an endpoint, a cancellable job and a retryable one."""
+    """The rows the routes act on: an endpoint, a cancellable job, a retryable one, a firing alert and a silence."""
 
     endpoint: Endpoint
     job: Job
     failed: Job
+    alert: Alert
+    silence: Silence
 
     @classmethod
     def make(cls, **endpoint_fields):
         endpoint = make_endpoint(**endpoint_fields)
         job = make_job(endpoint, status="IN_QUEUE", input={"prompt": "queued"})
         failed = make_job(endpoint, status="FAILED", input={"prompt": "failed"}, error_raw="boom")
-        return cls(endpoint, job, failed)
+        alert = Alert.objects.create(
+            kind="stuck_queue", endpoint=endpoint, key=f"stuck_queue:{endpoint.pk}", summary="queued 3 min"
+        )
+        silence = Silence.objects.create(
+            key="failure_rate:other", kind="failure_rate", until=timezone.now() + timedelta(hours=1), reason="deploy"
+        )
+        return cls(endpoint, job, failed, alert, silence)
 
     def url(self, route: Route) -> str:
-        args = [getattr(self, arg).pk if arg in ("endpoint", "job", "failed") else arg for arg in route.args]
+        rows = ("endpoint", "job", "failed", "alert", "silence")
+        args = [getattr(self, arg).pk if arg in rows else arg for arg in route.args]
         return reverse(route.name, args=args)
 
     def url_for(self, name: str) -> str:
@@ -75,12 +98,19 @@ class World:
         return {key: value.format(endpoint=self.endpoint) for key, value in route.data}
 
 
-def dashboard_url_names() -> set[str]:
-    """Names of every URL in the URLconf outside the admin."""
+def dashboard_url_names(patterns=None, namespace="") -> set[str]:
+    """Names of every URL in the URLconf outside the admin, included apps too (as `namespace:name`)."""
     names = set()
-    for pattern in get_resolver().url_patterns:
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
         if isinstance(pattern, URLResolver):
-            continue  # the admin, which guards itself (tested separately)
-        if isinstance(pattern, URLPattern) and pattern.name:
-            names.add(pattern.name)
+            if pattern.app_name == "admin":
+                continue  # the admin guards itself (tested separately)
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            names |= dashboard_url_names(pattern.url_patterns, inner)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.add(namespace + pattern.name)
     return names
+
+
+def token_guarded(name: str) -> bool:
+    return name in TOKEN_GUARDED or name.startswith(TOKEN_GUARDED_PREFIXES)

@@ -5,10 +5,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from alerts.models import Alert, Silence
 from jobs.models import AuditEntry, Endpoint, Job, StatusTransition
 from tests.utils import logged_in
 
-from .routes import GETS, POSTS, PUBLIC, ROUTES, TOKEN_GUARDED, World, dashboard_url_names
+from .routes import GETS, POSTS, PUBLIC, ROUTES, SELF_SERVICE, World, dashboard_url_names, token_guarded
 
 pytestmark = pytest.mark.django_db
 
@@ -27,13 +28,25 @@ def state():
         "jobs": sorted(Job.objects.values_list("pk", "status", "next_poll_at")),
         "transitions": StatusTransition.objects.count(),
         "audit_ok": AuditEntry.objects.exclude(outcome="denied").count(),
+        "alerts": sorted(Alert.objects.values_list("pk", "state", "acknowledged_at")),
+        "silences": sorted(Silence.objects.values_list("pk", "until")),
         "endpoints": Endpoint.objects.count(),
     }
 
 
 def test_the_route_table_covers_every_dashboard_url():
     """A new page or action added without an access test makes this fail."""
-    assert dashboard_url_names() == {route.name for route in ROUTES} | PUBLIC | TOKEN_GUARDED
+    names = {name for name in dashboard_url_names() if not token_guarded(name)}
+    assert names == {route.name for route in ROUTES} | PUBLIC | SELF_SERVICE
+
+
+@pytest.mark.parametrize("name", sorted(SELF_SERVICE))
+def test_the_token_pages_send_anonymous_visitors_to_login(client, viewer, name):
+    """Anyone signed in manages their own tokens; nobody else reaches the page or its actions."""
+    url = reverse(name, args=[1] if name.endswith("revoke") else [])
+    for response in (client.get(url), client.post(url, {"name": "stolen"})):
+        assert response.status_code in (302, 405)
+        assert response.status_code == 405 or response["Location"].startswith(reverse("login"))
 
 
 @pytest.mark.parametrize("route", GETS, ids=lambda r: r.name)
