@@ -38,14 +38,17 @@ def body(code, message, field=None, **extra) -> dict:
 
 
 def from_action_error(exc: services.ActionError, *, wrong_state: bool = False) -> ApiError:
-    """A service's refusal: bad input is 422 (409 when it is the job's state that forbids the action), RunPod
-    rate limiting is 429 with its Retry-After, any other RunPod failure 502."""
+    """A service's refusal: bad input is 422 (409 when it is the job's state that forbids the action); RunPod not
+    knowing the job is 409, its rate limiting 429 with its Retry-After, any other RunPod failure 502."""
     field = getattr(exc, "field", None)
     if isinstance(exc, services.InputError):
         if wrong_state:
             return ApiError(409, "conflict", str(exc), field=field)
         return ApiError(422, "invalid", str(exc), field=field)
     cause = exc.__cause__
+    if isinstance(cause, runpod.NotFoundError):
+        # The job is ours but RunPod has forgotten it (or never had it): the action conflicts with that state.
+        return ApiError(409, "runpod_not_found", str(exc))
     if isinstance(cause, runpod.RateLimitedError):
         wait = max(1, round(cause.retry_after or 1))
         return ApiError(429, "runpod_rate_limited", str(exc), headers={"Retry-After": str(wait)})

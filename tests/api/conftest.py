@@ -28,3 +28,11 @@ def token_operator(operator):
 @pytest.fixture
 def token_admin(admin_user):
     return token_client(admin_user)
+
+
+@pytest.fixture
+def sends_enqueued(monkeypatch):
+    """The job ids whose send task was enqueued (after commit), instead of putting them on the shared broker."""
+    sent = []
+    monkeypatch.setattr("jobs.tasks.send_job.delay", sent.append)
+    return sent

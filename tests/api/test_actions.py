@@ -198,3 +198,11 @@ def test_session_writes_need_the_csrf_token(operator, endpoint):
     response = post(strict, "/jobs", {"endpoint": endpoint.pk, "input": {"p": 1}})
     assert response.status_code in (401, 403)
     assert not Job.objects.exists()
+
+
+def test_a_job_runpod_has_forgotten_is_409_not_502(token_operator, sim_endpoint):
+    """Retrying a job whose id RunPod no longer knows answers 409 with RunPod's reason, audited as an error."""
+    job = make_job(sim_endpoint, status="FAILED", runpod_id="never-sent-to-runpod")
+    response = post(token_operator, f"/jobs/{job.pk}/retry")
+    assert response.status_code == 409 and response.json()["code"] == "runpod_not_found"
+    assert AuditEntry.objects.filter(action="retry", outcome="error").exists()

@@ -89,7 +89,7 @@ def test_old_keys_are_pruned_as_new_ones_arrive(token_operator, endpoint):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_retries_make_one_job(operator, endpoint):
+def test_concurrent_retries_make_one_job(operator, endpoint, sends_enqueued):
     """Eight threads sending the same key at once get one job between them, and only it is ever sent."""
     from tests.api.conftest import token_client
 
@@ -112,3 +112,4 @@ def test_concurrent_retries_make_one_job(operator, endpoint):
     assert sorted(r.status_code for r in results) == [200] * 7 + [201]
     assert len({r.json()["id"] for r in results}) == 1
     assert Job.objects.count() == 1 and idempotency.IdempotencyKey.objects.count() == 1
+    assert sends_enqueued == [Job.objects.get().pk]
