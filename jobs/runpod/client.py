@@ -8,12 +8,17 @@ records operation, endpoint, job, status and elapsed time, never a header or a b
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import httpx
+import orjson
+from yarl import URL
 
 from .calls import (
     DEFAULT_BASE_URL,
@@ -50,7 +55,7 @@ from .results import (
     parse_stream,
 )
 from .retry import RetryPolicy
-from .transport import CONNECT_TIMEOUT, DEFAULT_TIMEOUT, make_async_http, make_http
+from .transport import CONNECT_TIMEOUT, DEFAULT_TIMEOUT, USER_AGENT, make_async_http, make_http
 
 logger = logging.getLogger("jobs.runpod")
 
@@ -62,6 +67,25 @@ PARSERS = {
     "health": parse_health,
     "purge-queue": parse_purge,
 }
+
+
+# 19 digits in a row may be an integer orjson cannot hold (int64 ends at 9,223,372,036,854,775,807).
+_LONG_NUMBER = re.compile(rb"\d{19}")
+
+
+def loads(content: bytes) -> Any:
+    """JSON from an answer body: orjson, several times faster, and Python's json for what orjson refuses.
+
+    Python's parser reads what orjson refuses (NaN and Infinity, lone surrogates, UTF-16 bodies) and the integers
+    orjson would read as floats (past 64 bits), so an answer reads exactly as it did before orjson; a body
+    neither reads raises ValueError (or RecursionError when nested deeper than Python goes).
+    """
+    if _LONG_NUMBER.search(content):
+        return json.loads(content)  # orjson would turn an integer past 64 bits into a float
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
 
 
 class _ClientBase:
@@ -127,25 +151,31 @@ class _ClientBase:
 
     def _finish(self, call: Call, response: httpx.Response, started: float, attempt: int):
         """Log the attempt, then the parsed result for a 2xx, or raise the matching error."""
-        self._log(call, response.status_code, started, attempt)
-        if 200 <= response.status_code < 300:
+        return self._answer(
+            call, response.status_code, response.content, response.headers, lambda: response.text, started, attempt
+        )
+
+    def _answer(self, call: Call, status_code: int, content: bytes, headers, text, started: float, attempt: int):
+        """The one judgement of an answer, whichever path brought it; `text()` decodes the body for errors."""
+        self._log(call, status_code, started, attempt)
+        if 200 <= status_code < 300:
             try:
-                return self._parse(call, response.json())
+                return self._parse(call, loads(content))
             except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes
                 raise BadResponseError(
-                    f"{call.operation} endpoint {self.endpoint_id}: HTTP {response.status_code} with a non-JSON body",
-                    status_code=response.status_code,
-                    body=self._scrub(call, response.text),
+                    f"{call.operation} endpoint {self.endpoint_id}: HTTP {status_code} with a non-JSON body",
+                    status_code=status_code,
+                    body=self._scrub(call, text()),
                     **self._context(call),
                 ) from None
             except BadResponseError as error:
-                error.status_code, error.endpoint_id, error.job_id = response.status_code, self.endpoint_id, call.job_id
+                error.status_code, error.endpoint_id, error.job_id = status_code, self.endpoint_id, call.job_id
                 raise
         size = len(call.content or b"")
         raise error_for_status(
-            response.status_code,
-            self._scrub(call, response.text),
-            headers=response.headers,
+            status_code,
+            self._scrub(call, text()),
+            headers=headers,
             payload=(size, SIZE_LIMITS.get(call.operation, 0)),
             **self._context(call),
         )
@@ -268,12 +298,20 @@ class RunPodClient(_ClientBase):
 
 
 class AsyncRunPodClient(_ClientBase):
-    """The asyncio client. Pass `http` (from make_async_http) to share one pool across endpoints' clients."""
+    """The asyncio client. Pass `http` (from make_async_http) to share one pool across endpoints' clients.
+
+    With a pool from make_async_http, GETs (/status, /stream, /status-sync, /health) go straight to its aiohttp
+    session: the same limiter slot, timeouts, headers and error mapping, without building an httpx request and
+    response (docs/architecture.md, "The poller's status path"). Any other httpx.AsyncClient (a mock, a proxy
+    set-up) carries every call itself.
+    """
 
     def __init__(self, endpoint_id: str, api_key: str, *, http: httpx.AsyncClient | None = None, **options):
         super().__init__(endpoint_id, api_key, **options)
         self._owns_http = http is None
         self.http = http if http is not None else make_async_http(timeout=self.timeout)
+        self._lean = getattr(self.http, "aiohttp_session", None)
+        self._lean_timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -326,6 +364,8 @@ class AsyncRunPodClient(_ClientBase):
             await self._sleep(delay)
 
     async def _attempt(self, call: Call, attempt: int):
+        if self._lean is not None and call.method == "GET":
+            return await self._attempt_get(call, attempt)
         bucket = self.limiter.bucket(self.endpoint_key, call.operation)
         await bucket.acquire_async()
         started = time.perf_counter()
@@ -336,6 +376,50 @@ class AsyncRunPodClient(_ClientBase):
         finally:
             bucket.release()
         return self._finish(call, response, started, attempt)
+
+    async def _attempt_get(self, call: Call, attempt: int):
+        """A GET on the pool's aiohttp session: what httpx would send, with the same timeouts and mapping."""
+        url = self._prefix + call.path
+        if call.params:
+            url += "?" + urlencode(call.params)
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key.reveal()}"
+        started = time.perf_counter()
+        try:
+            # The path's ids are quoted already (quote_segment); encoded=True keeps yarl from quoting them again.
+            target = URL(url, encoded=True)
+        except ValueError:
+            raise self._failed(call, aiohttp.InvalidURL(url), started, attempt) from None
+        bucket = self.limiter.bucket(self.endpoint_key, call.operation)
+        await bucket.acquire_async()
+        started = time.perf_counter()
+        try:
+            async with self._lean().get(
+                target,
+                headers=headers,
+                timeout=self._lean_timeout(call.read_timeout(self.timeout)),
+                allow_redirects=False,
+            ) as response:
+                content = await response.read()
+                status_code, response_headers = response.status, response.headers
+        except TRANSPORT_ERRORS as exc:
+            raise self._failed(call, exc, started, attempt) from exc
+        finally:
+            bucket.release()
+        return self._answer(
+            call, status_code, content, response_headers, lambda: content.decode("utf-8", "replace"), started, attempt
+        )
+
+    def _lean_timeout(self, read: float) -> aiohttp.ClientTimeout:
+        """httpx's timeouts in aiohttp's terms: `connect` covers the wait for a pooled connection (httpx's pool)."""
+        timeout = self._lean_timeouts.get(read)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=self.timeout, sock_connect=min(self.timeout, CONNECT_TIMEOUT), sock_read=read
+            )
+            self._lean_timeouts[read] = timeout
+        return timeout
 
     async def _sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -145,9 +145,11 @@ def error_for_status(status: int, text: str, *, operation: str, headers=None, pa
 
 def error_for_exception(exc: Exception, *, operation: str, **context) -> RunPodError:
     """The error for a request that got no usable answer."""
+    import aiohttp
+
     where = _where(operation, context)
     name = type(exc).__name__
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL | httpx.LocalProtocolError):
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL | httpx.LocalProtocolError | aiohttp.InvalidURL):
         return BadRequestError(f"{where}: cannot send ({name})", operation=operation, **context)
     if isinstance(exc, httpx.DecodingError):
         return BadResponseError(f"{where}: undecodable answer ({name})", operation=operation, **context)
@@ -160,16 +162,20 @@ def never_left(exc: Exception) -> bool:
     """True when the request provably did not reach the server: it never got a connection.
 
     httpx-aiohttp maps every aiohttp connection error, including a server dropping an open connection
-    mid-request, to httpx.ConnectTimeout, so for that transport the aiohttp cause decides.
+    mid-request, to httpx.ConnectTimeout, so for that transport the aiohttp cause decides; the async client's
+    lean GETs raise aiohttp's errors themselves.
     """
+    import aiohttp
+
+    never_connected = aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError
+    if isinstance(exc, never_connected):
+        return True
     if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return False
     cause = exc.__cause__
     if cause is None or not type(cause).__module__.startswith("aiohttp"):
         return True
-    import aiohttp
-
-    return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+    return isinstance(cause, never_connected)
 
 
 def _where(operation: str, context: dict) -> str:

@@ -3,10 +3,15 @@
 The async pool runs httpx's API over aiohttp (`httpx_aiohttp.AiohttpTransport`): httpx's own async pool
 (httpcore) falls to a few hundred requests per second once a few dozen are in flight, while aiohttp's
 connector keeps up with hundreds; docs/benchmarks.md ("Client transport") has the figures and the command.
+
+The same aiohttp session also carries the async client's GETs (/status, /stream, /health) without httpx on top:
+building and reading an httpx request cost the poller about three times the CPU of the GET itself
+(docs/architecture.md, "The poller's status path"). POSTs stay on httpx.
 """
 
 from __future__ import annotations
 
+import aiohttp
 import httpx
 
 DEFAULT_TIMEOUT = 15.0
@@ -32,9 +37,22 @@ def _timeout(timeout: float) -> httpx.Timeout:
     return httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT))
 
 
-def make_async_http(
-    max_connections: int = ASYNC_MAX_CONNECTIONS, timeout: float = DEFAULT_TIMEOUT
-) -> httpx.AsyncClient:
+class AsyncHTTP(httpx.AsyncClient):
+    """An httpx.AsyncClient on aiohttp that lends its aiohttp session to the async client's lean GET path."""
+
+    def __init__(self, *, aiohttp_transport, **options):
+        super().__init__(transport=aiohttp_transport, **options)
+        self._aiohttp_transport = aiohttp_transport
+
+    def aiohttp_session(self) -> aiohttp.ClientSession:
+        """The transport's session (made now if no request has made it yet), so both paths share one pool."""
+        transport = self._aiohttp_transport
+        if not isinstance(transport.client, aiohttp.ClientSession):
+            transport.client = transport.get_client()
+        return transport.client
+
+
+def make_async_http(max_connections: int = ASYNC_MAX_CONNECTIONS, timeout: float = DEFAULT_TIMEOUT) -> AsyncHTTP:
     """An httpx.AsyncClient on aiohttp, for hundreds of requests in flight; share one per event loop.
 
     The aiohttp session is made on first use, inside the running loop, and belongs to that loop: close the
@@ -43,8 +61,8 @@ def make_async_http(
     from httpx_aiohttp import AiohttpTransport
 
     limits = _limits(max_connections)
-    return httpx.AsyncClient(
-        transport=AiohttpTransport(limits=limits),
+    return AsyncHTTP(
+        aiohttp_transport=AiohttpTransport(limits=limits),
         limits=limits,
         timeout=_timeout(timeout),
         headers={"User-Agent": USER_AGENT},
