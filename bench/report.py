@@ -62,13 +62,42 @@ def render(results: dict) -> dict[str, str]:
 
 
 def update_docs(results: dict, docs: Path = DOCS) -> list[str]:
-    """Rewrite the marked parts that have results; returns their names."""
+    """Rewrite the marked parts that have results; returns their names.
+
+    The summary keeps its rows for benchmarks without a result here, so rerunning one benchmark updates its own
+    rows and leaves the others' figures as they were.
+    """
     text = docs.read_text()
     parts = render(results)
+    parts["summary"] = merge_summary(current_block(text, "summary"), parts["summary"])
     for name, body in parts.items():
         text = replace_block(text, name, body)
     docs.write_text(text)
     return list(parts)
+
+
+def current_block(text: str, name: str) -> str:
+    match = re.search(rf"<!-- bench:{name} -->\n(.*?)<!-- /bench:{name} -->", text, re.DOTALL)
+    return match.group(1) if match else ""
+
+
+def merge_summary(old: str, new: str) -> str:
+    """The new summary table, plus the old table's rows whose item (first cell) the new one lacks, in old order."""
+
+    def rows(table):
+        lines = [line for line in table.splitlines() if line.startswith("|")]
+        return lines[:2], lines[2:]
+
+    def item(row):
+        return row.split("|")[1].strip()
+
+    head, fresh = rows(new)
+    _, before = rows(old)
+    if not before:
+        return new
+    by_item = {item(row): row for row in fresh}
+    merged = [by_item.pop(item(row), row) for row in before]
+    return "\n".join([*head, *merged, *by_item.values()]) + "\n"
 
 
 def main(argv=None) -> None:

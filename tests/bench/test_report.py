@@ -80,3 +80,21 @@ def test_percentiles_interpolate_like_postgresql():
     assert percentile([1, 2, 3, 4], 0.5) == 2.5
     assert percentile([10], 0.99) == 10
     assert percentile(range(101), 0.95) == 95
+
+
+def test_the_summary_keeps_the_rows_of_benchmarks_without_a_result(tmp_path):
+    """Rerunning capture alone replaces its summary row and keeps the page-speed row as it stood."""
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "capture.json").write_text(json.dumps(capture_result(lost=0)))
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text(
+        "<!-- bench:summary -->\n| issue item | figure (median) | comparison, same run | target |\n"
+        "| --- | --- | --- | --- |\n| 2. Capture under load | 9 lost | old | **not met** |\n"
+        "| 3. Page speed | 11 of 11 pages within target | 3.5x | every page: met |\n<!-- /bench:summary -->\n"
+        "<!-- bench:capture -->\n<!-- /bench:capture -->\n"
+    )
+    report.update_docs(report.load_results(results), docs)
+    rows = [line for line in docs.read_text().splitlines() if line.startswith("| 2.") or line.startswith("| 3.")]
+    assert rows[0].startswith("| 2. Capture under load | 0 lost of 100") and "9 lost" not in docs.read_text()
+    assert rows[1] == "| 3. Page speed | 11 of 11 pages within target | 3.5x | every page: met |"
