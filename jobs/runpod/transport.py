@@ -11,6 +11,9 @@ building and reading an httpx request cost the poller about three times the CPU 
 
 from __future__ import annotations
 
+import functools
+import ssl
+
 import aiohttp
 import httpx
 
@@ -31,6 +34,16 @@ def _limits(max_connections: int) -> httpx.Limits:
         max_keepalive_connections=max_connections,
         keepalive_expiry=KEEPALIVE_EXPIRY,
     )
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default verifying context (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), made once per process.
+
+    Loading the CA bundle costs about 40 ms of CPU, and a pool used to load it every time it was made: the poller
+    makes one per round (every tick) and each action's sync client one per request.
+    """
+    return httpx.create_ssl_context()
 
 
 def _timeout(timeout: float) -> httpx.Timeout:
@@ -62,7 +75,7 @@ def make_async_http(max_connections: int = ASYNC_MAX_CONNECTIONS, timeout: float
 
     limits = _limits(max_connections)
     return AsyncHTTP(
-        aiohttp_transport=AiohttpTransport(limits=limits),
+        aiohttp_transport=AiohttpTransport(limits=limits, verify=tls_context()),
         limits=limits,
         timeout=_timeout(timeout),
         headers={"User-Agent": USER_AGENT},
@@ -73,6 +86,7 @@ def make_async_http(max_connections: int = ASYNC_MAX_CONNECTIONS, timeout: float
 def make_http(max_connections: int = SYNC_MAX_CONNECTIONS, timeout: float = DEFAULT_TIMEOUT) -> httpx.Client:
     """A plain httpx.Client with a sized pool, for web requests, tasks and threads."""
     return httpx.Client(
+        verify=tls_context(),
         limits=_limits(max_connections),
         timeout=_timeout(timeout),
         headers={"User-Agent": USER_AGENT},

@@ -269,3 +269,16 @@ def test_bodies_python_refuses_are_refused(body):
     """A body json.loads refuses is a ValueError from loads too (the client turns it into BadResponseError)."""
     with pytest.raises(ValueError):
         loads(body)
+
+
+def test_pools_share_one_verifying_tls_context():
+    """Every pool verifies certificates and host names with one context, loaded once per process."""
+    import ssl
+
+    from jobs.runpod.transport import tls_context
+
+    context = tls_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert runpod.make_async_http()._aiohttp_transport.ssl_context is context
+    with runpod.make_http() as http:
+        assert http._transport._pool._ssl_context is context
