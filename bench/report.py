@@ -18,11 +18,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.report_sections import capture, memory, page_speed, poll_capacity, stream_latency, summary  # noqa: E402
+from bench.report_sections import bulk_cancel, capture, memory, page_speed, poll_capacity, stream_latency, summary  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "var" / "bench"
-BLOCKS = ("summary", "poll_capacity", "capture", "page_speed", "memory", "stream_latency")
+BLOCKS = ("summary", "poll_capacity", "capture", "page_speed", "memory", "stream_latency", "bulk_cancel")
 
 
 class MissingMarker(Exception):
@@ -55,6 +55,7 @@ def render(results: dict) -> dict[str, str]:
         ("page_speed", page_speed),
         ("memory", memory),
         ("stream_latency", stream_latency),
+        ("bulk_cancel", bulk_cancel),
     ):
         if name in results:
             parts[name] = renderer(results[name])

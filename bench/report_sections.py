@@ -430,3 +430,31 @@ def summary(results: dict) -> str:
             ]
         )
     return table(["issue item", "figure (median)", "comparison, same run", "target"], rows)
+
+
+def bulk_cancel(result: dict) -> str:
+    rows = [
+        [
+            r["run"],
+            n(r["jobs"]),
+            n(r["seconds"], 1),
+            n(r["cpu_seconds"], 1),
+            n(r["cancel_calls"]),
+            n(r["cancelled_once"]),
+            n(r["responses_429"]),
+            n(r["max_cancels_per_10s"]),
+        ]
+        for r in result["runs"]
+    ]
+    header = ["run", "jobs", "seconds", "CPU s", "/cancel calls", "CANCELLED once", "429s", "most in 10 s"]
+    return (
+        f"{provenance(result)}\n"
+        f"- Database: {result['database']}; simulator latency {n(result['latency_ms'])} ms per request, RunPod's "
+        f"documented limits on.\n\n"
+        + table(header, rows)
+        + f"\n\nMedian **{n(result['median_seconds'], 1)} s**: **{result['ratio_to_limit_floor']}x** the "
+        f"{n(result['floor_seconds_limit'])} s floor of the documented {result['limit_per_10s']} per 10 s, and "
+        f"{result['ratio_to_budget_floor']}x the {n(result['floor_seconds_budget'])} s floor of the "
+        f"{result['budget_per_10s']} per 10 s the batch allows itself (RATE_LIMIT_SHARE {result['rate_limit_share']}). "
+        f"No 429: {met(result['no_429'])}; every job CANCELLED exactly once: {met(result['all_cancelled_once'])}.\n"
+    )

@@ -36,6 +36,7 @@ BENCHMARKS = {
     "page_speed": ("page_speed.py", ["--small"], []),
     "memory": ("memory.py", ["--small"], []),
     "stream_latency": ("stream_latency.py", ["--small"], []),
+    "bulk_cancel": ("bulk_cancel.py", ["--runs", "1", "--jobs", "200", "--db", "sqlite"], []),
 }
 # These write their own JSON under their own option; the others write var/bench/<name>.json themselves.
 JSON_OPTION = {"simulator_load": "--json"}

@@ -307,6 +307,11 @@ PROXY_WAIT_MAX_MS = envint("PROXY_WAIT_MAX_MS", 10_000)
 PROXY_STREAM_LEASE_SECONDS = envint("PROXY_STREAM_LEASE_SECONDS", 15)
 # Connections the proxy keeps open to RunPod per web process.
 PROXY_MAX_CONNECTIONS = envint("PROXY_MAX_CONNECTIONS", 20)
+# Bulk actions over a jobs-list filter: more jobs than the threshold need the count typed to confirm; at most
+# BULK_MAX_JOBS per action; one task works on a batch this many seconds, then hands it to the next task.
+BULK_CONFIRM_THRESHOLD = envint("BULK_CONFIRM_THRESHOLD", 100)
+BULK_MAX_JOBS = envint("BULK_MAX_JOBS", 50_000)
+BULK_TASK_SECONDS = envfloat("BULK_TASK_SECONDS", 60.0)
 # Our own retention: 0 keeps everything.
 JOB_RETENTION_DAYS = envint("JOB_RETENTION_DAYS", 0)
 SNAPSHOT_RETENTION_DAYS = envint("SNAPSHOT_RETENTION_DAYS", 0)

@@ -152,6 +152,8 @@ class Job(models.Model):
     expired = models.BooleanField(default=False, help_text="RunPod dropped it before we could archive it.")
     not_found = models.BooleanField(default=False, help_text="RunPod never knew this id.")
     completed_without_output = models.BooleanField(default=False)
+    # Someone chose to stop following it (a bulk "stop tracking"): it is no longer polled; its history stays.
+    tracking_stopped_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -311,3 +313,77 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.username or 'system'} {self.action} ({self.outcome})"
+
+
+class BulkAction(models.Model):
+    """One action over every job a jobs-list filter matched: its items are the jobs, fixed when it started."""
+
+    class Kind(models.TextChoices):
+        CANCEL = "cancel", "Cancel"
+        RETRY = "retry", "Retry"
+        RUN_AGAIN = "run_again", "Run again"
+        STOP_TRACKING = "stop_tracking", "Stop tracking"
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        STOPPED = "stopped", "Stopped"
+        DONE = "done", "Done"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.RUNNING)
+    # The jobs list's query string when it started, to show and link back to what was matched.
+    filter_query = models.TextField(blank=True)
+    total = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    stop_requested_at = models.DateTimeField(null=True, blank=True)
+    stop_requested_by = models.CharField(max_length=150, blank=True)
+    # One task works on a batch at a time (a lease that runs out if its worker dies); kicked_at is when the poll
+    # tick last enqueued it, so a batch waiting in the broker is not enqueued again and again.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=40, blank=True)
+    kicked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "lease_until"], name="bulk_running")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of {self.total} job(s)"
+
+    def get_absolute_url(self):
+        return reverse("bulk_detail", args=[self.pk])
+
+
+class BulkItem(models.Model):
+    """One job of a bulk action. Claimed with a conditional UPDATE before it is acted on, so a restarted worker
+    never acts on a job a second time."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        CLAIMED = "claimed", "In progress"
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    bulk = models.ForeignKey(BulkAction, on_delete=models.CASCADE, related_name="items")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    reason = models.CharField(max_length=300, blank=True)
+    # For run again: the job it created.
+    new_job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["bulk", "id"]
+        constraints = [models.UniqueConstraint(fields=["bulk", "job"], name="bulk_item_unique_job")]
+        indexes = [models.Index(fields=["bulk", "state", "id"], name="bulk_item_state")]
+
+    def __str__(self):
+        return f"job {self.job_id} in bulk {self.bulk_id}: {self.state}"

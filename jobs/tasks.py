@@ -29,6 +29,8 @@ def poll_tick(endpoint_ids=None):
     """Every few seconds: resend lost submissions, then poll the due jobs of every endpoint no one else holds."""
     for job_id in services.jobs_send_lost():
         send_job.delay(job_id)
+    for bulk_id in services.bulk_actions_orphaned():
+        run_bulk_action.delay(bulk_id)
     runs = services.poll_round(endpoint_ids, limit_endpoints=settings.POLL_ENDPOINTS_PER_ROUND)
     polled = sum(run.polled for run in runs)
     if polled:
@@ -44,3 +46,10 @@ def health_tick():
 @shared_task
 def prune_tick():
     return services.history_prune()
+
+
+@shared_task(priority=SEND_PRIORITY)
+def run_bulk_action(bulk_id):
+    """Work through a bulk action for a while, then hand the rest to a fresh task (time limits, fairness)."""
+    if services.bulk_run(bulk_id):
+        run_bulk_action.delay(bulk_id)

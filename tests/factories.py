@@ -36,3 +36,18 @@ def make_job(endpoint=None, **fields) -> Job:
     }
     defaults.update(fields)
     return Job.objects.create(**defaults)
+
+
+def make_sim_jobs(endpoint, n, *, seconds=300) -> list[Job]:
+    """n long jobs created at the simulator and recorded here as IN_QUEUE, as they would be once sent (quicker
+    than the send path, which has tests of its own)."""
+    from jobs.services.clients import client_for
+
+    now = timezone.now()
+    with client_for(endpoint) as client:
+        ids = [client.run({"simulate": {"seconds": seconds}}).id for _ in range(n)]
+    rows = [
+        Job(endpoint=endpoint, runpod_id=i, status="IN_QUEUE", input={}, submitted_at=now, next_poll_at=now)
+        for i in ids
+    ]
+    return Job.objects.bulk_create(rows)

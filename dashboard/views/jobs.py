@@ -109,8 +109,8 @@ def job_or_404(pk) -> Job:
 
 
 def is_settled(job) -> bool:
-    """Nothing more will change: final, and everything there was to fetch is stored."""
-    return job.is_final and job.next_poll_at is None
+    """Nothing more will change: final (or no longer tracked), and everything there was to fetch is stored."""
+    return (job.is_final or job.tracking_stopped_at is not None) and job.next_poll_at is None
 
 
 @dataclass

@@ -24,6 +24,11 @@ AUDIT_ACTIONS = (
     "endpoint_delete",
     "job_admin_edit",
     "job_admin_delete",
+    "stop_tracking",
+    "bulk_cancel",
+    "bulk_retry",
+    "bulk_run_again",
+    "bulk_stop_tracking",
 )
 
 
