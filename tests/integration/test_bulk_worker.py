@@ -33,14 +33,14 @@ def test_a_bulk_cancel_survives_a_killed_worker_without_acting_twice(sim, sim_en
         )
         wait_for(
             lambda: BulkItem.objects.filter(bulk=bulk, state="done").count() >= 30,
-            timeout=60,
+            timeout=120,
             message="the first worker to cancel 30 jobs",
         )
         worker.kill()
         worker = CeleryWorker().start()
         wait_for(
             lambda: BulkAction.objects.get(pk=bulk.pk).state == "done",
-            timeout=120,
+            timeout=240,
             interval=0.5,
             message="the second worker to finish the batch",
         )
