@@ -9,15 +9,17 @@ so together they stay inside the endpoint's limit.
 import math
 import time
 
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.db.models import F, Sum
 
 from jobs.models import EndpointCallCount
 
 # Whole seconds counted as "the last 10 s": the current one and the nine before it.
 WINDOW_SECONDS = 10
-# Rows older than this are deleted when a new second's row is made.
+# Rows older than this are deleted, by each process at most every PRUNE_EVERY seconds.
 KEEP_SECONDS = 60
+PRUNE_EVERY = 30
+_pruned: dict = {}
 
 
 def calls_used(endpoint_id, bucket: str, *, now_ts=None) -> int:
@@ -29,19 +31,45 @@ def calls_used(endpoint_id, bucket: str, *, now_ts=None) -> int:
     return total or 0
 
 
-def calls_add(endpoint_id, bucket: str, n: int = 1, *, now_ts=None) -> None:
-    """Count n calls in the current second (n may be negative to give back a refused call)."""
+def calls_take(endpoint_id, bucket: str, *, now_ts=None) -> int:
+    """Count one call in the current second; returns the bucket's calls in the window, this one included.
+
+    One upsert (and on PostgreSQL the window's sum in the same statement): this runs on every proxied call.
+    """
     second = int(now_ts if now_ts is not None else time.time())
-    rows = EndpointCallCount.objects.filter(endpoint_id=endpoint_id, bucket=bucket, second=second)
-    if rows.update(count=F("count") + n) or n <= 0:
+    table = connection.ops.quote_name(EndpointCallCount._meta.db_table)
+    upsert = (
+        f"INSERT INTO {table} (endpoint_id, bucket, second, count) VALUES (%s, %s, %s, 1) "  # noqa: S608 - our table
+        f"ON CONFLICT (endpoint_id, bucket, second) DO UPDATE SET count = {table}.count + 1"
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The sum reads the table as it was before the upsert, so the call itself is added on top.
+            cursor.execute(
+                f"WITH up AS ({upsert} RETURNING 1) SELECT COALESCE(SUM(count), 0) + 1 FROM {table} "  # noqa: S608
+                "WHERE endpoint_id = %s AND bucket = %s AND second > %s",
+                [endpoint_id, bucket, second, endpoint_id, bucket, second - WINDOW_SECONDS],
+            )
+            used = cursor.fetchone()[0]
+        else:
+            cursor.execute(upsert, [endpoint_id, bucket, second])
+            used = None
+    _prune(endpoint_id, second)
+    return int(used) if used is not None else calls_used(endpoint_id, bucket, now_ts=second)
+
+
+def calls_add(endpoint_id, bucket: str, n: int, *, now_ts=None) -> None:
+    """Add n (usually -1, to give back a refused call) to the current second's count."""
+    second = int(now_ts if now_ts is not None else time.time())
+    EndpointCallCount.objects.filter(endpoint_id=endpoint_id, bucket=bucket, second=second).update(count=F("count") + n)
+
+
+def _prune(endpoint_id, second) -> None:
+    """Delete an endpoint's old rows, at most once per PRUNE_EVERY seconds per process."""
+    last = _pruned.get(endpoint_id)
+    if last is not None and second - last < PRUNE_EVERY:
         return
-    try:
-        with transaction.atomic():
-            EndpointCallCount.objects.create(endpoint_id=endpoint_id, bucket=bucket, second=second, count=n)
-    except IntegrityError:
-        # Another thread made this second's row first.
-        rows.update(count=F("count") + n)
-        return
+    _pruned[endpoint_id] = second
     EndpointCallCount.objects.filter(endpoint_id=endpoint_id, second__lt=second - KEEP_SECONDS).delete()
 
 

@@ -4,6 +4,7 @@ RunPod answers a missing or wrong key with 401, an unknown endpoint with 404, an
 write with 401 Unauthorized too; the proxy answers the same, so RunPod's clients report each as they would.
 """
 
+from django.contrib.auth.models import Permission
 from django.db.models import Q
 
 from jobs.models import Endpoint
@@ -44,8 +45,20 @@ def endpoint_for(runpod_id: str) -> Endpoint:
     return endpoint
 
 
+def may_operate(user) -> bool:
+    """user.has_perm("jobs.operate_job") in one query (has_perm loads every permission of the user and groups)."""
+    if user.is_superuser:
+        return True
+    app_label, codename = OPERATE_PERMISSION.split(".")
+    return (
+        Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+        .filter(Q(user=user) | Q(group__user=user))
+        .exists()
+    )
+
+
 def caller_check_role(user, operation: str) -> None:
     """Viewers read (status, stream, health); Operators and Admins also act. 401 like a read-only RunPod key."""
-    if operation in READ_OPERATIONS or user.has_perm(OPERATE_PERMISSION):
+    if operation in READ_OPERATIONS or may_operate(user):
         return
     raise ProxyError(401, f"Unauthorized: this token may read status, stream and health only, not /{operation}")

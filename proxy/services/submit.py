@@ -9,7 +9,7 @@ from jobs import runpod
 from jobs.models import Job, JobStatus
 from jobs.runpod.calls import DEFAULT_WAIT_MS
 from jobs.services import InputError, audit_record, check_submission, describe_error
-from jobs.services.state import job_apply_state, job_transition
+from jobs.services.state import job_transition, state_fields
 from proxy.errors import ProxyError
 
 from .forward import budget_take, client_for, error_answer, wait_allowance
@@ -100,12 +100,12 @@ def _record(endpoint, user, cleaned, mode, remote_addr) -> Job:
 
 
 def _record_sent(job, state, user) -> None:
-    """RunPod's id and answer, in one transaction, as the sending worker records them."""
+    """RunPod's id and answer in one conditional write (PENDING to RunPod's status), with its transition."""
     now = timezone.now()
+    fields = {"seen_at": now, **state_fields(job, state, now=now), "runpod_id": state.id}
     try:
         with transaction.atomic():
-            job_transition(job, JobStatus.PENDING, source="submit", runpod_id=state.id, seen_at=now, next_poll_at=now)
-            job_apply_state(job, state, source="submit", now=now)
+            job_transition(job, fields.pop("status"), source="submit", now=now, **fields)
     except IntegrityError:
         # RunPod gave an id this endpoint already has (a job tracked by id before): keep that record.
         _send_failed(job, user, f"RunPod answered id {state.id}, which is already recorded here.", None)
