@@ -107,7 +107,7 @@ def overhead(direct: httpx.Client, proxy: httpx.Client, calls: int) -> dict:
         sides = {"direct": [], "proxy": []}
         for _ in range(calls):
             for side, client, job in (("direct", direct, finished), ("proxy", proxy, through)):
-                elapsed, response = timed(lambda client=client, job=job: call(client, job))
+                elapsed, response = timed(lambda call=call, client=client, job=job: call(client, job))
                 if response.status_code != 200:
                     raise SystemExit(f"{name} {side}: HTTP {response.status_code} {response.text[:200]}")
                 sides[side].append(elapsed)
