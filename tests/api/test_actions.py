@@ -206,3 +206,11 @@ def test_a_job_runpod_has_forgotten_is_409_not_502(token_operator, sim_endpoint)
     response = post(token_operator, f"/jobs/{job.pk}/retry")
     assert response.status_code == 409 and response.json()["code"] == "runpod_not_found"
     assert AuditEntry.objects.filter(action="retry", outcome="error").exists()
+
+
+def test_an_admin_token_acts_too(token_admin, admin_user, endpoint):
+    """Admins hold every operator permission: submit and track answer 201 with the admin as submitter."""
+    response = post(token_admin, "/jobs", {"endpoint": endpoint.pk, "input": {"p": 1}})
+    assert response.status_code == 201 and response.json()["submitted_by"] == "admin"
+    assert post(token_admin, "/jobs/track", {"endpoint": endpoint.pk, "runpod_id": "abc"}).status_code == 201
+    assert Job.objects.filter(submitted_by=admin_user).count() == 2
