@@ -128,6 +128,22 @@ class DashboardCollector(Collector):
         yield _histogram("runpod_job_delay", "Time in RunPod's queue of finished jobs.", totals, names, "delay")
         yield _histogram("runpod_job_execution", "Time on a worker of finished jobs.", totals, names, "execution")
         yield from self._archive(names, now)
+        yield self._alerts(now)
+
+    def _alerts(self, now):
+        """Alerts firing now, by endpoint ("" when about no single endpoint), kind and whether silenced."""
+        from alerts.selectors import alerts_firing
+
+        family = GaugeMetricFamily(
+            "runpod_alerts_firing", "Alerts firing now (the alerts page).", labels=["endpoint", "kind", "silenced"]
+        )
+        counts: dict[tuple, int] = {}
+        for alert in alerts_firing(now):
+            key = (alert.endpoint.name if alert.endpoint else "", alert.kind, str(bool(alert.silenced)).lower())
+            counts[key] = counts.get(key, 0) + 1
+        for key, count in sorted(counts.items()):
+            family.add_metric(list(key), count)
+        return family
 
     def _health(self, summaries):
         queue = GaugeMetricFamily("runpod_queue_depth", "Jobs in RunPod's queue (newest /health).", labels=["endpoint"])

@@ -54,7 +54,8 @@ INSERT INTO jobs_job (
     endpoint_id, runpod_id, mode, streaming, tracked, status, input, webhook, s3_config, output, has_output,
     progress, error_raw, error, submit_error, delay_ms, execution_ms, worker_id, retries, last_raw,
     created_at, submitted_at, seen_at, started_at, finished_at, archived_at, expires_at, next_poll_at,
-    last_polled_at, poll_failures, lease_token, stream_seq, archived, expired, not_found, completed_without_output,
+    last_polled_at, poll_failures, lease_token, stream_seq, stream_served_seq, archived, expired, not_found,
+    completed_without_output,
     submitted_by_id
 )
 SELECT
@@ -93,7 +94,7 @@ SELECT
     created + interval '30 minutes',
     CASE WHEN status IN ('IN_QUEUE', 'IN_PROGRESS') THEN now() + interval '2 seconds' END,
     created + make_interval(secs => (delay + execution) / 1000.0 + 1),
-    0, '', CASE WHEN r_stream < 0.02 THEN 10 ELSE 0 END,
+    0, '', CASE WHEN r_stream < 0.02 THEN 10 ELSE 0 END, 0,
     status NOT IN ('IN_QUEUE', 'IN_PROGRESS'), false, false, false,
     NULL
 FROM j JOIN jobs_endpoint e ON e.name = 'scale-' || (j.endpoint_index - 1)

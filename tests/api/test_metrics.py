@@ -108,3 +108,17 @@ def test_metrics_need_a_fixed_number_of_queries(client, metrics_token, django_as
         make_job(endpoint=endpoint, status="COMPLETED", finished_at=timezone.now())
     with django_assert_max_num_queries(20):
         assert client.get("/metrics", headers=metrics_token).status_code == 200
+
+
+def test_firing_alerts_are_counted_by_endpoint_kind_and_silence(client, metrics_token):
+    """Firing alerts show as runpod_alerts_firing; resolved ones do not."""
+    from alerts.models import Alert
+
+    endpoint = make_endpoint(name="al")
+    Alert.objects.create(kind="stuck_queue", endpoint=endpoint, key="a", summary="stuck")
+    Alert.objects.create(kind="stuck_queue", endpoint=endpoint, key="b", summary="stuck too")
+    Alert.objects.create(kind="failure_rate", endpoint=endpoint, key="c", summary="old", state="resolved")
+    found = samples(client.get("/metrics", headers={**metrics_token, "Accept": OPENMETRICS}).content.decode())
+    key = frozenset({("endpoint", "al"), ("kind", "stuck_queue"), ("silenced", "false")})
+    assert found[("runpod_alerts_firing", key)] == 2
+    assert not any(name == "runpod_alerts_firing" and ("kind", "failure_rate") in labels for name, labels in found)
