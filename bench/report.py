@@ -18,11 +18,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.report_sections import bulk_cancel, capture, memory, page_speed, poll_capacity, stream_latency, summary  # noqa: E402
+from bench.report_sections import (  # noqa: E402
+    api_scale,
+    bulk_cancel,
+    capture,
+    memory,
+    page_speed,
+    poll_capacity,
+    stream_latency,
+    summary,
+)
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "var" / "bench"
-BLOCKS = ("summary", "poll_capacity", "capture", "page_speed", "memory", "stream_latency", "bulk_cancel")
+BLOCKS = (
+    "summary",
+    "poll_capacity",
+    "capture",
+    "page_speed",
+    "memory",
+    "stream_latency",
+    "bulk_cancel",
+    "api_scale",
+)
 
 
 class MissingMarker(Exception):
@@ -56,6 +74,7 @@ def render(results: dict) -> dict[str, str]:
         ("memory", memory),
         ("stream_latency", stream_latency),
         ("bulk_cancel", bulk_cancel),
+        ("api_scale", api_scale),
     ):
         if name in results:
             parts[name] = renderer(results[name])

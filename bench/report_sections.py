@@ -458,3 +458,31 @@ def bulk_cancel(result: dict) -> str:
         f"{result['budget_per_10s']} per 10 s the batch allows itself (RATE_LIMIT_SHARE {result['rate_limit_share']}). "
         f"No 429: {met(result['no_429'])}; every job CANCELLED exactly once: {met(result['all_cancelled_once'])}.\n"
     )
+
+
+def api_scale(result: dict) -> str:
+    runs, check, metrics, summary_ = result["csv_runs"], result["csv_check"], result["metrics"], result["summary"]
+    measured = [*(("CSV run " + str(i + 1), r) for i, r in enumerate(runs)), ("NDJSON", result["ndjson_run"])]
+    rows = [
+        [
+            label,
+            n(r["seconds"], 1),
+            n(r["cpu_seconds"], 1),
+            n(r["bytes"] / 1024 / 1024, 1),
+            n(r["rss_before_mib"], 1),
+            n(r["peak_growth_mib"], 1),
+        ]
+        for label, r in measured
+    ]
+    return (
+        table(["export of every job", "seconds", "CPU s", "MiB written", "RSS before (MiB)", "peak growth (MiB)"], rows)
+        + f"\n\n- {n(summary_['rows'])} rows, {n(summary_['rows_per_second'])} rows/s (median); peak RSS growth "
+        f"{summary_['peak_growth_mib_max']} MiB at most, under 100 MiB: {met(summary_['bounded_memory'])}.\n"
+        f"- Read back with Python's csv module and compared with the database row by row: {n(check['rows'])} rows, "
+        f"{check['mismatched_rows']} mismatched, header {'as documented' if check['header_ok'] else 'WRONG'}: "
+        f"{met(summary_['round_trip_ok'])}.\n"
+        f"- `/metrics` over {n(metrics['transitions'])} stored transitions: the first scrape of an empty tally "
+        f"{metrics['first_scrape_seconds']} s (once); then median {metrics['steady_seconds_median']} s "
+        f"(max {metrics['steady_seconds_max']} s, {metrics['steady_cpu_seconds_median']} CPU s of the web process) "
+        f"over {metrics['scrapes']} scrapes, {n(metrics['bytes'])} bytes each.\n" + provenance(result)
+    )

@@ -37,6 +37,7 @@ BENCHMARKS = {
     "memory": ("memory.py", ["--small"], []),
     "stream_latency": ("stream_latency.py", ["--small"], []),
     "bulk_cancel": ("bulk_cancel.py", ["--runs", "1", "--jobs", "200", "--db", "sqlite"], []),
+    "api_scale": ("api_scale.py", ["--small", "--runs", "1", "--scrapes", "3"], []),
 }
 # These write their own JSON under their own option; the others write var/bench/<name>.json themselves.
 JSON_OPTION = {"simulator_load": "--json"}
