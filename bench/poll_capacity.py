@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
+import multiprocessing
+import os
 import sys
 import threading
 import time
@@ -68,6 +71,12 @@ def parse_args(argv):
     parser.add_argument("--concurrency", help="POLL_CONCURRENCY values to try, comma-separated (default: setting)")
     parser.add_argument("--batch-size", type=int, help="POLL_BATCH_SIZE (default: setting)")
     parser.add_argument("--variants", default="steady,progress")
+    parser.add_argument(
+        "--processes", default="1", help="poller processes per row, comma-separated (2: two, half the endpoints each)"
+    )
+    parser.add_argument(
+        "--pin", action="store_true", help="the poller on CPU 0, the simulator and PostgreSQL on CPU 1 (as taskset -c)"
+    )
     parser.add_argument("--naive-seconds", type=float, help="seconds per run of the runpod package loop")
     parser.add_argument("--limit-seconds", type=float, help="seconds of the rate-limit proof (default 30)")
     parser.add_argument("--json", help="write the result here instead of var/bench/poll_capacity.json")
@@ -186,28 +195,89 @@ def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
-def measure_round(sim, endpoint_pks, seconds) -> dict:
-    """One poll_round over the endpoints: polls stored per second, and who used the CPU meanwhile."""
+def pin(sim, enabled: bool) -> None:
+    """The poller on CPU 0, the simulator and this database's PostgreSQL backends on CPU 1 (taskset's syscall)."""
+    if not enabled:
+        return
+    os.sched_setaffinity(0, {0})
+    for pid in (sim.proc.pid, *postgres_pids()):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, {1})
+
+
+def one_round(endpoint_pks, seconds) -> dict:
+    """poll_round in this process: what it stored and the CPU it took."""
     from jobs import runpod
     from jobs.services import poll_round
 
-    before = sim.stats()
-    sim_cpu, own_cpu, pg_cpu = sim.cpu_seconds(), time.process_time(), cpu_by_pid(postgres_pids())
-    started = time.monotonic()
+    cpu, started = time.process_time(), time.monotonic()
     runs = poll_round(endpoint_pks, budget_seconds=seconds, limiter=runpod.RateLimiter.unlimited())
+    return {
+        "polled": sum(run.polled for run in runs),
+        "cpu": time.process_time() - cpu,
+        "elapsed": time.monotonic() - started,
+        "stops": sorted({str(run.stop) for run in runs if run.stop}),
+    }
+
+
+def _child_round(pipe, endpoint_pks, seconds) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import SyncToAsync
+
+    # Threads do not survive a fork: sync_to_async's executor thread stayed in the parent, so make a new one.
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+    try:
+        pipe.send(one_round(endpoint_pks, seconds))
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+
+
+def rounds_in_processes(endpoint_pks, seconds, processes: int) -> list[dict]:
+    """`processes` forked pollers at once, each on its share of the endpoints, as a worker's pool processes are."""
+    from django.db import connections
+
+    if processes == 1:
+        return [one_round(endpoint_pks, seconds)]
+    connections.close_all()  # a forked child must open its own
+    context = multiprocessing.get_context("fork")
+    pipes, children = [], []
+    for share in (endpoint_pks[i::processes] for i in range(processes)):
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=_child_round, args=(send, share, seconds))
+        child.start()
+        pipes.append(receive)
+        children.append(child)
+    found = [pipe.recv() for pipe in pipes]
+    for child in children:
+        child.join()
+    return found
+
+
+def measure_round(sim, endpoint_pks, seconds, processes=1) -> dict:
+    """One poll_round over the endpoints (in one process or several): polls stored per second, and who used the CPU
+    meanwhile."""
+    before = sim.stats()
+    sim_cpu, pg_cpu = sim.cpu_seconds(), cpu_by_pid(postgres_pids())
+    started = time.monotonic()
+    rounds = rounds_in_processes(endpoint_pks, seconds, processes)
     elapsed = time.monotonic() - started
     after = sim.stats()
-    polled = sum(run.polled for run in runs)
+    polled = sum(r["polled"] for r in rounds)
     answered_200 = after["responses"].get("200", 0) - before["responses"].get("200", 0)
-    worker_cpu = time.process_time() - own_cpu
+    worker_cpu = sum(r["cpu"] for r in rounds)
     return {
         "polls_per_s": round(polled / elapsed, 1),
         # What the process stores per second of CPU it got: its rate on a core of its own.
         "polls_per_cpu_s": round(polled / worker_cpu, 1) if worker_cpu else None,
+        "per_process_polls_per_cpu_s": [round(r["polled"] / r["cpu"], 1) if r["cpu"] else None for r in rounds],
+        "processes": processes,
         "polled": polled,
         "elapsed_s": round(elapsed, 2),
         "simulator_200s": answered_200,
-        "stops": sorted({run.stop for run in runs if run.stop}),
+        "stops": sorted({stop for r in rounds for stop in r["stops"]}),
         "cpu_share": {
             "worker": round(worker_cpu / elapsed, 2),
             "simulator": round((sim.cpu_seconds() - sim_cpu) / elapsed, 2),
@@ -216,28 +286,34 @@ def measure_round(sim, endpoint_pks, seconds) -> dict:
     }
 
 
-def measure_variant(sim, seeded, variant, args, concurrency) -> dict:
+def measure_variant(sim, seeded, variant, args, concurrency, processes=1) -> dict:
     from django.conf import settings
 
     settings.POLL_CONCURRENCY = concurrency
     if args.batch_size:
         settings.POLL_BATCH_SIZE = args.batch_size
     make_due(variant, seeded["endpoints"])
-    measure_round(sim, seeded["endpoints"], 2.0)  # warm-up: connections, caches, JIT-free but still
+    pin(sim, args.pin)
+    measure_round(sim, seeded["endpoints"], 2.0, processes)  # warm-up: connections, caches, JIT-free but still
     runs = []
-    profile, args.profile = args.profile, None  # only the first variant's runs
+    profile = args.profile if processes == 1 else None
+    if profile:
+        args.profile = None  # only the first variant's runs
     with py_spy(profile):
         for n in range(args.runs):
             make_due(variant, seeded["endpoints"])
-            runs.append(measure_round(sim, seeded["endpoints"], args.seconds))
+            pin(sim, args.pin)
+            runs.append(measure_round(sim, seeded["endpoints"], args.seconds, processes))
             log(
-                f"{variant} concurrency {concurrency} run {n + 1}: {runs[-1]['polls_per_s']} polls/s, "
-                f"{runs[-1]['polls_per_cpu_s']} per CPU-s"
+                f"{variant} concurrency {concurrency} processes {processes} run {n + 1}: "
+                f"{runs[-1]['polls_per_s']} polls/s, {runs[-1]['polls_per_cpu_s']} per CPU-s"
             )
     rates = [run["polls_per_s"] for run in runs]
     return {
         "median_polls_per_cpu_s": median([run["polls_per_cpu_s"] for run in runs]),
         "variant": variant,
+        "processes": processes,
+        "pinned": args.pin,
         "poll_concurrency": concurrency,
         "poll_batch_size": settings.POLL_BATCH_SIZE,
         "median_polls_per_s": median(rates),
@@ -370,7 +446,8 @@ def run_on(database: str, args) -> dict:
         results = {"database": database, "naive": measure_naive(sim, seeded, args), "variants": []}
         for variant in args.variants.split(","):
             for concurrency in concurrencies:
-                results["variants"].append(measure_variant(sim, seeded, variant, args, concurrency))
+                for processes in (int(p) for p in args.processes.split(",")):
+                    results["variants"].append(measure_variant(sim, seeded, variant, args, concurrency, processes))
         if database == "postgres":
             results["http_floor"] = measure_http_floor(sim, seeded, args)
             results["rate_limit"] = prove_rate_limit(sim, seeded, args.limit_seconds)

@@ -66,9 +66,15 @@ def poll_capacity(result: dict, sqlite: dict | None) -> str:
     for v in res["variants"]:
         cpu = [run["cpu_share"] for run in v["runs"]]
         share = "/".join(f"{sum(c[k] for c in cpu) / len(cpu):.2f}" for k in ("worker", "simulator", "postgres"))
+        how = "".join(
+            [
+                f", {v['processes']} processes" if v.get("processes", 1) > 1 else "",
+                ", pinned to a core" if v.get("pinned") else "",
+            ]
+        )
         rows.append(
             [
-                f"`poll_round`, {v['variant']} answers",
+                f"`poll_round`, {v['variant']} answers{how}",
                 v["poll_concurrency"],
                 f"**{n(v['median_polls_per_s'])}**",
                 ", ".join(n(x) for x in v["runs_polls_per_s"]),
@@ -129,14 +135,26 @@ def http_floor_sentence(floor: dict) -> str:
         return sorted(run[key] for run in runs)[len(runs) // 2]
 
     in_flight = floor["in_flight_per_endpoint"] * floor["endpoints"]
+    ratio = http_ratio(floor)
     return (
         f"The HTTP stack alone, same run, nothing stored ({in_flight} requests in flight, median of "
         f"{len(floor['client'])} runs of {floor['seconds']:.0f} s): `AsyncRunPodClient.status` over "
         f"`make_async_http()` {n(mid(floor['client'], 'requests_per_s'))} requests/s at "
         f"{n(mid(floor['client'], 'cpu_us_per_request'))} µs of CPU each; a bare aiohttp GET parsed with "
         f"json.loads {n(mid(floor['aiohttp'], 'requests_per_s'))}/s at {n(mid(floor['aiohttp'], 'cpu_us_per_request'))}"
-        " µs each."
+        f" µs each: the client costs **{ratio}x** the bare GET in CPU per request (median of the runs' ratios; "
+        f"target ≤ 2x: {met(ratio <= 2)})."
     )
+
+
+def http_ratio(floor: dict) -> float:
+    """CPU per request of our client over the bare aiohttp GET's, the median of each run's pair."""
+    ratios = sorted(
+        c["cpu_us_per_request"] / a["cpu_us_per_request"]
+        for c, a in zip(floor["client"], floor["aiohttp"], strict=True)
+        if a["cpu_us_per_request"]
+    )
+    return round(ratios[len(ratios) // 2], 2) if ratios else float("nan")
 
 
 def capture(result: dict) -> str:
@@ -359,7 +377,17 @@ def summary(results: dict) -> str:
         variants = poll["results"]["variants"]
         default = poll["settings"]["POLL_CONCURRENCY"]
         # The shipped setting decides the target; the other rows give the spread.
-        row = next((v for v in variants if v["variant"] == "steady" and v["poll_concurrency"] == default), variants[0])
+        row = next(
+            (
+                v
+                for v in variants
+                if v["variant"] == "steady"
+                and v["poll_concurrency"] == default
+                and v.get("processes", 1) == 1
+                and not v.get("pinned")
+            ),
+            variants[0],
+        )
         rates = [v["median_polls_per_s"] for v in variants]
         naive = poll["results"]["naive"]["median_polls_per_s"]
         limit = poll["results"].get("rate_limit", {})
@@ -373,6 +401,46 @@ def summary(results: dict) -> str:
                 "≥ 50x and ≥ 1,000/s: " + met(row["ratio_to_naive"] >= 50 and row["median_polls_per_s"] >= 1000),
             ]
         )
+        floor = poll["results"].get("http_floor")
+        one = [v for v in variants if v.get("processes", 1) == 1 and not v.get("pinned")]
+        cpu_rates = [v["median_polls_per_cpu_s"] for v in one if v.get("median_polls_per_cpu_s")]
+        if cpu_rates:
+            rows.append(
+                [
+                    "1. Polls per CPU-second",
+                    f"{n(max(cpu_rates))} stored polls per CPU-second of the worker (best row; "
+                    f"{n(min(cpu_rates))}-{n(max(cpu_rates))} over the rows)",
+                    f"HTTP only: the client {http_ratio(floor)}x a bare aiohttp GET + parse" if floor else NONE,
+                    "≥ 2,500: "
+                    + met(max(cpu_rates) >= 2500)
+                    + ("; HTTP ≤ 2x: " + met(http_ratio(floor) <= 2) if floor else ""),
+                ]
+            )
+        pinned = [v for v in variants if v.get("pinned")]
+        if pinned:
+            best = max(pinned, key=lambda v: v["median_polls_per_s"])
+            rows.append(
+                [
+                    "1. Worker on its own core",
+                    f"{n(best['median_polls_per_s'])} stored polls/s (taskset-style pinning)",
+                    f"{best['ratio_to_naive']}x the runpod loop",
+                    "≥ 1,500/s and ≥ 80x: "
+                    + met(best["median_polls_per_s"] >= 1500 and (best["ratio_to_naive"] or 0) >= 80),
+                ]
+            )
+        two = [v for v in variants if v.get("processes", 1) == 2]
+        if two and one:
+            pair = max(two, key=lambda v: v["median_polls_per_cpu_s"] or 0)
+            single = next((v for v in one if v["variant"] == pair["variant"]), one[0])
+            share = pair["median_polls_per_cpu_s"] / single["median_polls_per_cpu_s"]
+            rows.append(
+                [
+                    "1. Two processes",
+                    f"{n(pair['median_polls_per_cpu_s'])} stored polls per CPU-second with two pollers",
+                    f"{share * 100:.0f} % of one process's {n(single['median_polls_per_cpu_s'])}",
+                    "within 10 %: " + met(share >= 0.9),
+                ]
+            )
         if limit:
             rows.append(
                 [
