@@ -75,7 +75,10 @@ def parse_args(argv):
         "--processes", default="1", help="poller processes per row, comma-separated (2: two, half the endpoints each)"
     )
     parser.add_argument(
-        "--pin", action="store_true", help="the poller on CPU 0, the simulator and PostgreSQL on CPU 1 (as taskset -c)"
+        "--pin",
+        default="off",
+        help="off, on or off,on: rows with the poller on CPU 0 and the simulator and PostgreSQL on CPU 1 (as taskset "
+        "-c); pinned rows run one process",
     )
     parser.add_argument("--naive-seconds", type=float, help="seconds per run of the runpod package loop")
     parser.add_argument("--limit-seconds", type=float, help="seconds of the rate-limit proof (default 30)")
@@ -196,13 +199,13 @@ def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
 
 
 def pin(sim, enabled: bool) -> None:
-    """The poller on CPU 0, the simulator and this database's PostgreSQL backends on CPU 1 (taskset's syscall)."""
-    if not enabled:
-        return
-    os.sched_setaffinity(0, {0})
+    """The poller on CPU 0, the simulator and this database's PostgreSQL backends on CPU 1 (taskset's syscall);
+    every CPU for all of them when not enabled."""
+    every = set(range(os.cpu_count() or 1))
+    os.sched_setaffinity(0, {0} if enabled else every)
     for pid in (sim.proc.pid, *postgres_pids()):
         with contextlib.suppress(OSError):
-            os.sched_setaffinity(pid, {1})
+            os.sched_setaffinity(pid, {1} if enabled else every)
 
 
 def one_round(endpoint_pks, seconds) -> dict:
@@ -286,14 +289,14 @@ def measure_round(sim, endpoint_pks, seconds, processes=1) -> dict:
     }
 
 
-def measure_variant(sim, seeded, variant, args, concurrency, processes=1) -> dict:
+def measure_variant(sim, seeded, variant, args, concurrency, processes=1, pinned=False) -> dict:
     from django.conf import settings
 
     settings.POLL_CONCURRENCY = concurrency
     if args.batch_size:
         settings.POLL_BATCH_SIZE = args.batch_size
     make_due(variant, seeded["endpoints"])
-    pin(sim, args.pin)
+    pin(sim, pinned)
     measure_round(sim, seeded["endpoints"], 2.0, processes)  # warm-up: connections, caches, JIT-free but still
     runs = []
     profile = args.profile if processes == 1 else None
@@ -302,10 +305,10 @@ def measure_variant(sim, seeded, variant, args, concurrency, processes=1) -> dic
     with py_spy(profile):
         for n in range(args.runs):
             make_due(variant, seeded["endpoints"])
-            pin(sim, args.pin)
+            pin(sim, pinned)
             runs.append(measure_round(sim, seeded["endpoints"], args.seconds, processes))
             log(
-                f"{variant} concurrency {concurrency} processes {processes} run {n + 1}: "
+                f"{variant} concurrency {concurrency} processes {processes}{' pinned' if pinned else ''} run {n + 1}: "
                 f"{runs[-1]['polls_per_s']} polls/s, {runs[-1]['polls_per_cpu_s']} per CPU-s"
             )
     rates = [run["polls_per_s"] for run in runs]
@@ -313,7 +316,7 @@ def measure_variant(sim, seeded, variant, args, concurrency, processes=1) -> dic
         "median_polls_per_cpu_s": median([run["polls_per_cpu_s"] for run in runs]),
         "variant": variant,
         "processes": processes,
-        "pinned": args.pin,
+        "pinned": pinned,
         "poll_concurrency": concurrency,
         "poll_batch_size": settings.POLL_BATCH_SIZE,
         "median_polls_per_s": median(rates),
@@ -444,10 +447,17 @@ def run_on(database: str, args) -> dict:
     with SimulatorProcess(**simulator_config(args)) as sim:
         seeded = seed(sim, args)
         results = {"database": database, "naive": measure_naive(sim, seeded, args), "variants": []}
+        first = args.variants.split(",")[0]
         for variant in args.variants.split(","):
             for concurrency in concurrencies:
                 for processes in (int(p) for p in args.processes.split(",")):
-                    results["variants"].append(measure_variant(sim, seeded, variant, args, concurrency, processes))
+                    for pinned in (mode == "on" for mode in args.pin.split(",")):
+                        # Pinned and multi-process rows for the first variant only: they cost minutes each.
+                        if (pinned and processes > 1) or ((pinned or processes > 1) and variant != first):
+                            continue
+                        row = measure_variant(sim, seeded, variant, args, concurrency, processes, pinned)
+                        results["variants"].append(row)
+                pin(sim, False)
         if database == "postgres":
             results["http_floor"] = measure_http_floor(sim, seeded, args)
             results["rate_limit"] = prove_rate_limit(sim, seeded, args.limit_seconds)
