@@ -29,8 +29,15 @@ from .forward import budget_take, client_for, error_answer, wait_allowance
 SOURCE = "proxy"
 
 
+# Never needed to answer for a job, and inputs can be megabytes (s3_config would be decrypted for nothing).
+UNUSED_COLUMNS = ("input", "s3_config", "progress")
+
+
 def job_find(endpoint, runpod_id: str) -> Job | None:
-    return Job.objects.filter(endpoint=endpoint, runpod_id=runpod_id).first()
+    job = Job.objects.filter(endpoint=endpoint, runpod_id=runpod_id).defer(*UNUSED_COLUMNS).first()
+    if job is not None:
+        job.endpoint = endpoint  # the row we hold already: no second query (and no second decryption of its key)
+    return job
 
 
 def job_status_object(job: Job) -> dict:

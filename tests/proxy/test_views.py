@@ -1,6 +1,7 @@
 """The proxy's routes answer RunPod's operations for registered endpoints, recording every job that passes."""
 
 import json
+import time
 
 from jobs.models import AuditEntry, Job
 from tests.utils import wait_for
@@ -11,21 +12,24 @@ def post(client, path, body=None, **extra):
     return client.post(path, data=data, content_type="application/json", **extra)
 
 
-def test_run_records_the_job_as_the_token_owner_and_answers_runpods_id(operator_client, proxy_endpoint):
+def test_run_records_the_job_as_the_token_owner_and_answers_runpods_id(operator_client, proxy_endpoint, sim):
     """/run answers RunPod's id and status and the job is recorded with input, webhook, policy and submitter."""
-    body = {"input": {"prompt": "hi"}, "webhook": "https://example.com/hook", "policy": {"ttl": 60000}}
+    hook = sim.webhook_url("proxy-run")
+    body = {"input": {"prompt": "hi"}, "webhook": hook, "policy": {"ttl": 60000}}
     response = post(operator_client, f"/v2/{proxy_endpoint.runpod_id}/run", body)
     assert response.status_code == 200, response.content
     answer = response.json()
     assert set(answer) == {"id", "status"}
     job = Job.objects.get(runpod_id=answer["id"])
     assert job.input == {"prompt": "hi"}
-    assert job.webhook == "https://example.com/hook"
+    assert job.webhook == hook
     assert job.policy == {"ttl": 60000}
     assert job.submitted_by.username.startswith("op-")
     assert job.next_poll_at is not None
     entry = AuditEntry.objects.get(job=job, action="submit")
     assert entry.user == job.submitted_by
+    # The webhook went on to RunPod with the job, which calls it when the job ends.
+    wait_for(lambda: sim.webhooks("proxy-run"), timeout=5, interval=0.05, message="the webhook")
 
 
 def test_status_answers_runpods_object_and_stores_it(operator_client, proxy_endpoint):
@@ -56,3 +60,39 @@ def test_runsync_stores_the_result_before_answering(operator_client, proxy_endpo
     assert job.mode == "runsync"
     assert job.output == {"sync": True}
     assert job.archived
+
+
+def test_a_refused_stored_key_is_502_and_the_job_is_recorded_as_submit_failed(operator_client, proxy_endpoint, sim):
+    """RunPod refusing the endpoint's stored key is the gateway's fault (502, not the caller's 401); the job is
+    SUBMIT_FAILED with the reason, never sent again, and the key appears nowhere in the answer."""
+    sim.configure(api_key="the-real-key")
+    try:
+        response = post(operator_client, f"/v2/{proxy_endpoint.runpod_id}/run", {"input": {"a": 1}})
+    finally:
+        sim.configure(api_key=None)
+    assert response.status_code == 502
+    assert "stored-rp-key" not in response.content.decode()
+    job = Job.objects.get()
+    assert job.status == "SUBMIT_FAILED"
+    assert "401" in job.submit_error
+    assert AuditEntry.objects.filter(job=job, action="send", outcome="error").exists()
+
+
+def test_runpods_own_refusal_passes_through_with_its_status(operator_client, proxy_endpoint):
+    """A /retry RunPod refuses (the job is not FAILED) answers RunPod's 400 and body."""
+    job_id = post(operator_client, f"/v2/{proxy_endpoint.runpod_id}/runsync", {"input": {"a": 1}}).json()["id"]
+    response = post(operator_client, f"/v2/{proxy_endpoint.runpod_id}/retry/{job_id}")
+    assert response.status_code == 400
+    assert "only FAILED or TIMED_OUT" in response.json()["error"]
+
+
+def test_long_waits_beyond_the_slots_get_runpods_shortest_wait(operator_client, proxy_endpoint, settings):
+    """With no wait slot free, /runsync is forwarded with a 1 s wait and answers RunPod's id to poll instead."""
+    settings.PROXY_WAIT_SLOTS = 0
+    body = {"input": {"simulate": {"seconds": 8}}}
+    started = time.monotonic()
+    answer = post(operator_client, f"/v2/{proxy_endpoint.runpod_id}/runsync?wait=60000", body).json()
+    assert time.monotonic() - started < 6
+    assert answer["status"] in ("IN_QUEUE", "IN_PROGRESS")
+    job = Job.objects.get(runpod_id=answer["id"])
+    assert job.next_poll_at is not None  # the poller follows it from here
