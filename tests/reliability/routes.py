@@ -78,6 +78,11 @@ class World:
         endpoint = make_endpoint(**endpoint_fields)
         job = make_job(endpoint, status="IN_QUEUE", input={"prompt": "queued"})
         failed = make_job(endpoint, status="FAILED", input={"prompt": "failed"}, error_raw="boom")
+        return cls.around(endpoint, job, failed)
+
+    @classmethod
+    def around(cls, endpoint, job, failed):
+        """The world of these rows, with an alert and a silence of their own."""
         alert = Alert.objects.create(
             kind="stuck_queue", endpoint=endpoint, key=f"stuck_queue:{endpoint.pk}", summary="queued 3 min"
         )

@@ -125,7 +125,7 @@ def admin_pages(client, endpoint):
 
 
 def dashboard_pages(client, endpoint):
-    world = World(endpoint, *Job.objects.filter(endpoint=endpoint).order_by("pk")[:2])
+    world = World.around(endpoint, *Job.objects.filter(endpoint=endpoint).order_by("pk")[:2])
     pages = [client.get(world.url(route)).content.decode() for route in GETS]
     for job in Job.objects.all():
         pages.append(client.get(job.get_absolute_url()).content.decode())
