@@ -13,7 +13,6 @@ import json
 import math
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+
+from scripts.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # bench/run_all.py points small runs elsewhere, so they never overwrite the figures the docs are made from.
@@ -81,12 +82,6 @@ def sqlite_url(name: str) -> str:
 
 
 # --- The simulator in its own process ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class SimulatorProcess:

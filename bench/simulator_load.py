@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,10 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.ports import free_port  # noqa: E402 - after the repository root is on the path
+
 KEY = "bench-key"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 WRK_SCRIPT = """
@@ -45,12 +48,6 @@ request = function()
   return wrk.format("GET", "/v2/bench/status/" .. ids[i])
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_simulator(port: int) -> subprocess.Popen:

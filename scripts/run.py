@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ports import free_port  # scripts/ports.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 EMBEDDED_BROKER_URL = "filesystem://"
@@ -41,12 +43,6 @@ def port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def broker_env(env: dict[str, str]) -> dict[str, str]:

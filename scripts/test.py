@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from ports import free_port  # scripts/ports.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,12 +26,6 @@ def redis_answers(url: str) -> bool:
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
         return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_private_redis() -> tuple[subprocess.Popen, str]:

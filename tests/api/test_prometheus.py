@@ -2,7 +2,6 @@
 server; PromQL through its HTTP API agrees with the overview page, and promtool accepts the output."""
 
 import shutil
-import socket
 import subprocess
 from datetime import timedelta
 
@@ -13,6 +12,7 @@ from django.utils import timezone
 from dashboard.views.overview import overview_totals
 from jobs import selectors
 from jobs.models import HealthSnapshot, StatusTransition
+from scripts.ports import free_port
 from tests.factories import make_endpoint, make_job
 from tests.utils import wait_for
 
@@ -21,12 +21,6 @@ pytestmark = [
     pytest.mark.skipif(not shutil.which("prometheus"), reason="prometheus missing (run scripts/ensure-prometheus.sh)"),
 ]
 TOKEN = "prometheus-test-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

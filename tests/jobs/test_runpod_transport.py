@@ -4,7 +4,6 @@ connections, long-poll timeouts, what goes on the wire, and what reaches the log
 import asyncio
 import json
 import logging
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +12,7 @@ import pytest
 
 from jobs import runpod
 from jobs.runpod import RateLimiter
+from scripts.ports import free_port
 
 KEY = "rpa_WIRE_SECRET_KEY_5f2b9c"
 S3 = {"accessId": "AKIA_WIRE_ACCESS_ID", "accessSecret": "wire-s3-secret-value", "bucketName": "b"}
@@ -137,9 +137,7 @@ def test_a_dropped_status_read_is_retried(server, flavour):
 
 def test_a_refused_connection_is_retried_even_for_run(flavour):
     """Nothing listening means the request never left: /run is retried and request_sent is False."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     sleeps = []
     with pytest.raises(runpod.TransientError) as info:
         call(flavour, f"http://127.0.0.1:{port}/v2", "run", {"x": 1}, sleeps=sleeps, max_retries=2)

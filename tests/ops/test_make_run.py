@@ -8,7 +8,6 @@ when none answers, the embedded broker. Ctrl-C (SIGINT to the terminal's process
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import psutil
 import pytest
 from django.conf import settings
 
+from scripts.ports import free_port
 from tests.utils import wait_for
 
 pytestmark = pytest.mark.slow
@@ -29,12 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 STARTUP_LIMIT = 120.0
 # What a new user's shell might have; nothing of this test run's own settings (DATABASE_URL, queues, ...).
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "SHELL")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

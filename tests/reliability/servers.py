@@ -19,16 +19,10 @@ import httpx
 import uvicorn
 
 from dashboard.celery import app as celery_app
+from scripts.ports import free_port
 from simulator.testing import SimulatorServer
 from tests.celery_worker import ROOT, CeleryWorker
 from tests.utils import wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 # --- A simulator that logs every RunPod request --------------------------------------------------------------
 

@@ -1,7 +1,6 @@
 """The management command and the settings it builds: options, config files, endpoint specs."""
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scripts.ports import free_port
 from simulator.config import ConfigError, SimulatorConfig
 from simulator.management.commands.runpod_simulator import build_config, parse_endpoint
 from tests.simulator.helpers import wait_for
@@ -64,9 +64,7 @@ def test_bad_settings_raise_config_errors():
 
 def test_the_command_serves_the_api_in_a_subprocess():
     """`manage.py runpod_simulator --port N` serves /v2 and insists on --api-key when given."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     command = [sys.executable, "manage.py", "runpod_simulator", "--port", str(port), "--api-key", "k1"]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
