@@ -35,22 +35,12 @@ SERVICE_FIELDS = {
 }
 
 
-def _enabled_endpoints():
-    return Endpoint.objects.filter(enabled=True).only("id", "name").order_by("name")
-
-
 def _endpoint_choices(endpoint_field, endpoints=None):
     """Options from one list read once: ModelChoiceField would read the table again at every render (with a
     server-side cursor on PostgreSQL). The queryset still validates the posted value."""
-    endpoint_field.queryset = _enabled_endpoints()
+    endpoint_field.queryset = selectors.endpoints_enabled()
     rows = endpoints if endpoints is not None else list(endpoint_field.queryset)
     endpoint_field.choices = [(e.pk, e.name) for e in rows]
-
-
-def endpoint_options(*, enabled_only=False):
-    """(id, name) of the endpoints, for the list filters."""
-    qs = Endpoint.objects.filter(enabled=True) if enabled_only else Endpoint.objects.all()
-    return list(qs.order_by("name").values_list("id", "name"))
 
 
 class SubmitForm(forms.Form):

@@ -7,11 +7,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from dashboard.forms import SubmitForm, TrackForm
-from jobs import services
-from jobs.models import Endpoint
+from jobs import selectors, services
 
 from .common import client_ip, operator_required, render_page, wants_partial
-from .jobs import job_or_404, live_context
+from .context import job_or_404, live_context
 
 
 def _redirect(request, url):
@@ -27,7 +26,7 @@ def _too_big(request):
 
 def _preselected_endpoint(request):
     pk = request.GET.get("endpoint", "")
-    return Endpoint.objects.filter(pk=pk, enabled=True).only("id", "name").first() if pk.isdigit() else None
+    return selectors.endpoint_enabled(int(pk)) if pk.isdigit() else None
 
 
 @require_http_methods(["GET", "POST"])

@@ -2,7 +2,7 @@
 
 from django.views.decorators.http import require_GET
 
-from dashboard.forms import AuditFilterForm, endpoint_options
+from dashboard.forms import AuditFilterForm
 from jobs import selectors
 
 from .common import render_page
@@ -12,7 +12,9 @@ PAGE_SIZE = 50
 
 @require_GET
 def audit_list(request):
-    form = AuditFilterForm(request.GET or None, users=selectors.users_for_filter(), endpoints=endpoint_options())
+    form = AuditFilterForm(
+        request.GET or None, users=selectors.users_for_filter(), endpoints=selectors.endpoint_options()
+    )
     after = selectors.Cursor.decode(request.GET.get("after"))
     before = selectors.Cursor.decode(request.GET.get("before"))
     entries, older, newer = selectors.audit_list(form.filters(), after=after, before=before, limit=PAGE_SIZE)

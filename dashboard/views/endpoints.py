@@ -4,7 +4,6 @@ from datetime import timedelta
 
 from django.core.cache import cache
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -14,8 +13,7 @@ from jobs import selectors, services
 from jobs.models import Endpoint
 
 from .common import can_operate, client_ip, operator_required, render_page, wants_partial
-from .jobs import table_context
-from .overview import OVERVIEW_REFRESH_SECONDS
+from .context import OVERVIEW_REFRESH_SECONDS, table_context
 
 WINDOWS = {
     "15m": timedelta(minutes=15),
@@ -108,7 +106,7 @@ def endpoint_detail(request, pk):
     recent = selectors.job_list(selectors.JobFilters(endpoint_id=endpoint.pk), limit=RECENT_JOBS)
     context.update(table_context(recent.jobs, filter_query=f"endpoint={endpoint.pk}"))
     if can_operate(request.user):
-        enabled = list(Endpoint.objects.filter(enabled=True).only("id", "name").order_by("name"))
+        enabled = list(selectors.endpoints_enabled())
         context["submit_form"] = SubmitForm(endpoint=endpoint, endpoints=enabled)
         context["track_form"] = TrackForm(endpoint=endpoint, endpoints=enabled)
     return render_page(request, "dashboard/endpoint.html", context)
@@ -127,7 +125,10 @@ def endpoint_stats_hx(request, pk):
 @operator_required("purge")
 def endpoint_purge(request, pk):
     """GET: what a purge would remove and a typed confirmation; POST: purge, then RunPod's count."""
-    endpoint = get_object_or_404(Endpoint, pk=pk)
+    try:
+        endpoint = selectors.endpoint_get(pk)
+    except Endpoint.DoesNotExist:
+        raise Http404("No such endpoint.") from None
     context = {"endpoint": endpoint, "form": PurgeForm(endpoint=endpoint), "removed": None}
     status = 200
     if request.method == "POST":

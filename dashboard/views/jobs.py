@@ -2,23 +2,18 @@
 
 import json
 import re
-from dataclasses import dataclass
-from itertools import pairwise
 
 from django.http import Http404, HttpResponse, StreamingHttpResponse
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from dashboard.forms import JobFilterForm, endpoint_options
-from dashboard.templatetags.dashboard import status_label
+from dashboard.forms import JobFilterForm
 from jobs import selectors
-from jobs.constants import COMPLETED, JOB_IDS_PER_REQUEST
-from jobs.models import Job
+from jobs.constants import JOB_IDS_PER_REQUEST
 
 from .common import render_page, wants_partial
+from .context import is_settled, job_or_404, live_context, table_context
 
 PAGE_SIZE = 50
-LIVE_SECONDS = 2
 STREAM_SECONDS = 1
 # A finished job's page shows this many chunks at first; "show more" reads the rest in batches.
 CHUNKS_FIRST = 500
@@ -38,26 +33,10 @@ def _filter_query(request) -> str:
     return query.urlencode()
 
 
-def table_context(jobs, *, filter_query="", first_page=True) -> dict:
-    """What the jobs table's refresher needs: the rows still changing, and where the first page starts."""
-    top = ""
-    if first_page:
-        newest = jobs[0] if jobs else None
-        cursor = selectors.Cursor(newest.created_at, newest.pk) if newest else selectors.Cursor(timezone.now(), 0)
-        top = cursor.encode()
-    return {
-        "jobs": jobs,
-        "active_ids": ",".join(str(job.pk) for job in jobs if not job.is_final),
-        "top": top,
-        "filter_query": filter_query,
-        "live_seconds": LIVE_SECONDS,
-    }
-
-
 @require_GET
 def job_list(request):
     users = selectors.users_for_filter()
-    form = _filter_form(request, users, endpoint_options())
+    form = _filter_form(request, users, selectors.endpoint_options())
     filters = form.filters()
     after = selectors.Cursor.decode(request.GET.get("after"))
     before = selectors.Cursor.decode(request.GET.get("before"))
@@ -99,56 +78,6 @@ def job_rows_hx(request):
         "hide_endpoint": request.GET.get("compact") == "1",
     }
     return render_page(request, "dashboard/jobs.html", context, partial="rows_update")
-
-
-def job_or_404(pk) -> Job:
-    try:
-        return selectors.job_detail(pk)
-    except Job.DoesNotExist:
-        raise Http404("No such job.") from None
-
-
-def is_settled(job) -> bool:
-    """Nothing more will change: final (or no longer tracked), and everything there was to fetch is stored."""
-    return (job.is_final or job.tracking_stopped_at is not None) and job.next_poll_at is None
-
-
-@dataclass
-class Event:
-    at: object
-    status: str = ""  # a status change, shown as a badge
-    label: str = ""  # or another event
-    detail: str = ""
-    since_ms: float | None = None
-
-
-def job_timeline(job, transitions) -> list[Event]:
-    """Created, every status change, archived: in time order, each with the time since the one before."""
-    who = f"by {job.submitted_by.username}" if job.submitted_by else ""
-    events = [Event(job.created_at, label="Tracked" if job.tracked else "Created", detail=who)]
-    for t in transitions:
-        detail = f"from {status_label(t.from_status)} · {t.source}" if t.from_status else t.source
-        events.append(Event(t.at, status=t.to_status, detail=detail))
-    if job.archived_at:
-        events.append(Event(job.archived_at, label="Archived here", detail="output and status object stored"))
-    events.sort(key=lambda event: event.at)
-    for previous, event in pairwise(events):
-        event.since_ms = (event.at - previous.at).total_seconds() * 1000
-    return events
-
-
-def live_context(job, **extra) -> dict:
-    """What the self-refreshing part of a job's page needs."""
-    settled = is_settled(job)
-    return {
-        "job": job,
-        "settled": settled,
-        "show_output": job.is_final and (job.has_output or job.completed_without_output or job.status == COMPLETED),
-        "timeline": job_timeline(job, selectors.job_transitions(job)),
-        "now": timezone.now(),
-        "live_seconds": LIVE_SECONDS,
-        **extra,
-    }
 
 
 def stream_context(job, *, after=-1, limit=CHUNKS_FIRST) -> dict:

@@ -8,9 +8,8 @@ from django.views.decorators.http import require_GET
 from jobs import selectors
 
 from .common import render_page, wants_partial
+from .context import OVERVIEW_REFRESH_SECONDS
 
-# Snapshots arrive every 10 s; refreshing faster would only re-read the same rows.
-OVERVIEW_REFRESH_SECONDS = 5
 SPARK_SERIES = [("jobs_in_queue", "In queue", "queue"), ("workers", "Workers", "workers")]
 
 

@@ -51,6 +51,28 @@ class EndpointSummary:
         return "error" if "error" in levels else "warn" if "warn" in levels else "ok"
 
 
+def endpoints_enabled():
+    """Enabled endpoints by name, id and name only: the choices of the submit and track forms (a queryset, so a
+    form can also validate a posted id against it)."""
+    return Endpoint.objects.filter(enabled=True).only("id", "name").order_by("name")
+
+
+def endpoint_enabled(pk: int) -> Endpoint | None:
+    """One enabled endpoint, id and name only, or None."""
+    return endpoints_enabled().filter(pk=pk).first()
+
+
+def endpoint_options(*, enabled_only=False) -> list[tuple[int, str]]:
+    """(id, name) of the endpoints by name, for the list filters."""
+    qs = Endpoint.objects.filter(enabled=True) if enabled_only else Endpoint.objects.all()
+    return list(qs.order_by("name").values_list("id", "name"))
+
+
+def endpoint_get(pk) -> Endpoint:
+    """One endpoint (raises Endpoint.DoesNotExist)."""
+    return Endpoint.objects.get(pk=pk)
+
+
 def endpoints_with_poll_state(qs=None):
     """Endpoints annotated with their newest snapshot's id and their most overdue job's due time (indexed)."""
     qs = Endpoint.objects.all() if qs is None else qs
