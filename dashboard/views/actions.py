@@ -4,17 +4,13 @@ from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
+from django_htmx.http import reswap, retarget
 
 from dashboard.forms import SubmitForm, TrackForm
 from jobs import selectors, services
 
-from .common import client_ip, operator_required, render_page, wants_partial
+from .common import client_ip, operator_required, redirect_page, render_page, wants_partial
 from .context import job_or_404, live_context
-
-
-def _redirect(request, url):
-    return HttpResponseClientRedirect(url) if wants_partial(request) else redirect(url)
 
 
 def _too_big(request):
@@ -45,7 +41,7 @@ def job_submit(request):
         except services.InputError as exc:
             form.add_error(None, str(exc))
         else:
-            return _redirect(request, job.get_absolute_url())
+            return redirect_page(request, job.get_absolute_url())
     # The endpoint page's copy of the form hides the endpoint choice; keep it hidden when it comes back.
     context = {"form": form, "track_form": TrackForm(), "compact": request.POST.get("compact") == "1"}
     return render_page(request, "dashboard/submit.html", context, partial="form", status=422)
@@ -67,7 +63,7 @@ def job_track(request):
         except services.InputError as exc:
             form.add_error("runpod_id", str(exc))
         else:
-            return _redirect(request, job.get_absolute_url())
+            return redirect_page(request, job.get_absolute_url())
     return render_page(request, "dashboard/submit.html", {"track_form": form}, partial="track", status=422)
 
 
@@ -119,4 +115,4 @@ def job_run_again(request, pk):
     except services.ActionError as exc:
         return _after_action(request, pk, error=str(exc), status=_error_status(exc))
     messages.success(request, f"A new job with the same input as job {job}.")
-    return _redirect(request, new_job.get_absolute_url())
+    return redirect_page(request, new_job.get_absolute_url())

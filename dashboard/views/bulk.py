@@ -9,8 +9,7 @@ from jobs import selectors, services
 from jobs.models import BulkAction
 from jobs.selectors.bulk import bulk_progress, bulk_recent
 
-from .actions import _redirect
-from .common import client_ip, operator_required, render_page
+from .common import client_ip, operator_required, redirect_page, render_page
 
 # The list filter form's fields (an error group from the alerts page included), nothing else.
 FILTER_KEYS = tuple(JobFilterForm.base_fields)
@@ -70,7 +69,7 @@ def bulk_new(request):
     except services.InputError as exc:
         context = _context(params, kind, error=str(exc), confirm=request.POST.get("confirm", ""))
         return render_page(request, "dashboard/bulk_new.html", context, partial="preview", status=422)
-    return _redirect(request, bulk.get_absolute_url())
+    return redirect_page(request, bulk.get_absolute_url())
 
 
 def _progress_or_404(pk):

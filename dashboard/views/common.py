@@ -3,8 +3,8 @@ address for the audit trail."""
 
 from functools import wraps
 
-from django.shortcuts import render
-from django_htmx.http import reswap, retarget
+from django.shortcuts import redirect, render
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from dashboard.security import bounded, client_ip
 from jobs import services
@@ -19,6 +19,11 @@ def can_operate(user) -> bool:
 def wants_partial(request) -> bool:
     """An htmx request for a fragment; a history restore after a cache miss wants the whole page."""
     return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def redirect_page(request, url):
+    """After an action: htmx follows a client-side redirect (a whole page, not a swap); a plain form post a 302."""
+    return HttpResponseClientRedirect(url) if wants_partial(request) else redirect(url)
 
 
 def render_page(request, template, context, *, partial=None, status=200):

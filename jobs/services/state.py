@@ -4,8 +4,9 @@
 PostgreSQL store path): poll, stream, 404, send, cancel, retry, run again (a new job, sent like any other) and the
 webhook all go through it. Every write is conditional on the status we read (`filter(status=old).update(...)`), so
 two pollers that read the same answer cannot both record the transition, and a stale answer cannot move a job
-backwards. Which columns a move sets is decided here too: `state_fields` for a status object (a job becomes
-COMPLETED there), `stream_status_fields` for a /stream answer, `retry_fields` for a retry.
+backwards. Which columns a move writes with the status is decided here too: `state_fields` for a status object
+(a COMPLETED answer's output, finish time and archive), `job_apply_stream_status` for a /stream answer,
+`retry_fields` for a retry.
 """
 
 import json
