@@ -6,11 +6,15 @@ No JavaScript library: each chart is a few paths with axes, a legend, and one ho
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from html import escape as esc
 
+from django.core.cache import cache
 from django.utils import timezone
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+
+from jobs import selectors
 
 WORKER_STATES = (
     ("workers_running", "Running", "running"),
@@ -354,3 +358,46 @@ def workers_bar(health):
         segments,
         legend,
     )
+
+
+# ---- Drawn once per snapshot: charts kept in the cache under what they were drawn from ----------------------------
+
+SPARK_SERIES = [("jobs_in_queue", "In queue", "queue"), ("workers", "Workers", "workers")]
+SPARK_WINDOW = timedelta(hours=1)
+SPARK_POINTS = 30
+SPARK_TITLE = "Queue depth and workers, last hour"
+
+
+def aligned_window(now, window, points):
+    """(bucket seconds, index of the current bucket, start): the window starts on a bucket boundary, so the same
+    snapshots always fall in the same buckets and a chart drawn once stays right until its key changes."""
+    size = selectors.bucket_seconds(window, points)
+    slot = int(now.timestamp() // size)
+    since = datetime.fromtimestamp((slot + 1) * size, tz=UTC) - window
+    return size, slot, since
+
+
+def spark_slot(now) -> int:
+    """Which bucket the cards' charts end in: a card drawn in an earlier one has shifted since."""
+    return aligned_window(now, SPARK_WINDOW, SPARK_POINTS)[1]
+
+
+def overview_sparks(summaries, now) -> dict[int, SafeString]:
+    """Each card's last-hour chart, keyed by its endpoint's newest snapshot and the current bucket: a chart is
+    drawn once per new snapshot (or once per bucket without one), whoever asks, and read from the cache after."""
+    size, slot, since = aligned_window(now, SPARK_WINDOW, SPARK_POINTS)
+    keys = {
+        s.endpoint.pk: f"dashboard:spark:v1:{s.endpoint.pk}:{getattr(s.endpoint, 'newest_health_id', None)}:{slot}"
+        for s in summaries
+    }
+    found = cache.get_many(list(keys.values())) if keys else {}
+    missing = [pk for pk, key in keys.items() if key not in found]
+    if missing:
+        series = selectors.health_series_many(missing, since=since, until=now, points=SPARK_POINTS)
+        drawn = {
+            keys[pk]: str(line_chart(series[pk], SPARK_SERIES, title=SPARK_TITLE, size="compact")) for pk in missing
+        }
+        cache.set_many(drawn, timeout=size + 60)
+        found.update(drawn)
+    # Our own markup, built escaped by line_chart before it went into the cache.
+    return {pk: mark_safe(found[key]) for pk, key in keys.items()}  # noqa: S308

@@ -11,6 +11,7 @@ urlpatterns = [
     path("endpoints/<int:pk>/", views.endpoint_detail, name="endpoint_detail"),
     path("endpoints/<int:pk>/hx/stats/", views.endpoint_stats_hx, name="endpoint_stats_hx"),
     path("endpoints/<int:pk>/purge/", views.endpoint_purge, name="endpoint_purge"),
+    path("endpoints/<int:pk>/pin/", views.endpoint_pin, name="endpoint_pin"),
     path("jobs/", views.job_list, name="job_list"),
     path("jobs/hx/rows/", views.job_rows_hx, name="job_rows_hx"),
     path("jobs/new/", views.job_submit, name="job_submit"),

@@ -6,7 +6,7 @@ from .auth import LoginView
 from .bulk import bulk_detail, bulk_new, bulk_stop
 from .endpoints import endpoint_detail, endpoint_purge, endpoint_stats_hx
 from .jobs import job_detail, job_json, job_list, job_live_hx, job_rows_hx, job_stream_hx
-from .overview import overview, overview_hx
+from .overview import endpoint_pin, overview, overview_hx
 
 __all__ = [
     "LoginView",
@@ -15,6 +15,7 @@ __all__ = [
     "bulk_new",
     "bulk_stop",
     "endpoint_detail",
+    "endpoint_pin",
     "endpoint_purge",
     "endpoint_stats_hx",
     "job_cancel",

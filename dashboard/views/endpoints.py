@@ -5,9 +5,10 @@ from datetime import timedelta
 from django.core.cache import cache
 from django.http import Http404
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
-from dashboard.charts import WORKER_STATES
+from dashboard import charts
 from dashboard.forms import PurgeForm, SubmitForm, TrackForm
 from jobs import selectors, services
 from jobs.models import Endpoint
@@ -24,12 +25,12 @@ WINDOWS = {
 }
 DEFAULT_WINDOW = "1h"
 CHART_POINTS = 120
-# Windows with buckets this wide or wider are cached (see window_series).
+# Windows with buckets this wide or wider are redrawn on a timer, at most this often (see chart_context).
 LONG_BUCKET_SECONDS = 120
-CHART_CACHE_SECONDS = 300
+LONG_CHART_SECONDS = 300
 RECENT_JOBS = 10
 QUEUE_SERIES = [("jobs_in_queue", "In queue", "queue"), ("jobs_in_progress", "In progress", "progress")]
-WORKER_SERIES = [(key, label, css) for key, label, css in WORKER_STATES]
+WORKER_SERIES = [(key, label, css) for key, label, css in charts.WORKER_STATES]
 THROUGHPUT_SERIES = [("completed", "Completed", "completed")]
 FAILURE_SERIES = [("failed", "Failed or timed out", "failed"), ("cancelled", "Cancelled", "cancelled")]
 
@@ -42,45 +43,61 @@ def _endpoint_or_404(pk, now):
 
 
 def window_series(endpoint, window_name, now):
-    """Health and throughput buckets over the window.
-
-    A long window reads up to a week of snapshots and finished jobs; its buckets are minutes or hours wide, so
-    the result is kept in the cache for up to five minutes (never longer than a bucket).
-    """
-    window = WINDOWS[window_name]
-    bucket = selectors.bucket_seconds(window, CHART_POINTS)
-
-    def read():
-        since = now - window
-        return (
-            selectors.health_series(endpoint, since=since, until=now, points=CHART_POINTS),
-            selectors.throughput_series(endpoint, since=since, until=now, points=CHART_POINTS),
-        )
-
-    if bucket < LONG_BUCKET_SECONDS:
-        return read()
-    ttl = min(bucket, CHART_CACHE_SECONDS)
-    key = f"dashboard:charts:{endpoint.pk}:{window_name}:{int(now.timestamp() // ttl)}"
-    return cache.get_or_set(key, read, ttl)
+    """Health and throughput buckets over the window, which starts on a bucket boundary (see aligned_window)."""
+    _, _, since = charts.aligned_window(now, WINDOWS[window_name], CHART_POINTS)
+    return (
+        selectors.health_series(endpoint, since=since, until=now, points=CHART_POINTS),
+        selectors.throughput_series(endpoint, since=since, until=now, points=CHART_POINTS),
+    )
 
 
-def chart_context(endpoint, window_name, now):
-    """The four charts over the window, and how often they are worth refreshing (one bucket)."""
+def _draw_charts(endpoint, window_name, now) -> dict:
     health, finished = window_series(endpoint, window_name, now)
-    bucket = selectors.bucket_seconds(WINDOWS[window_name], CHART_POINTS)
     totals = {key: sum(b.values[key] for b in finished) for key in ("completed", "failed", "cancelled")}
+    html = "".join(
+        str(draw(series, keys, title=title))
+        for draw, series, keys, title in (
+            (charts.line_chart, health, QUEUE_SERIES, "Queue depth and jobs in progress (peak per bucket)"),
+            (charts.stacked_chart, health, WORKER_SERIES, "Workers by state (average per bucket)"),
+            (charts.bar_chart, finished, THROUGHPUT_SERIES, "Throughput: jobs completed"),
+            (charts.bar_chart, finished, FAILURE_SERIES, "Failures: failed, timed out, cancelled"),
+        )
+    )
+    return {"html": html, "totals": totals, "buckets": len(health)}
+
+
+def chart_context(summary, window_name, now):
+    """The four charts over the window, drawn once per new snapshot or finished job (or bucket) and cached.
+
+    For short windows the key holds the endpoint's newest snapshot, its newest finished job and the current
+    bucket, so a request that finds nothing new reads the drawn SVG from the cache; a job archived with a
+    finished time older than the newest one shows up when the next bucket starts. Long windows read up to a week
+    of rows into buckets minutes or hours wide, so they are redrawn every few minutes instead.
+    """
+    endpoint = summary.endpoint
+    size, slot, _ = charts.aligned_window(now, WINDOWS[window_name], CHART_POINTS)
+    if size >= LONG_BUCKET_SECONDS:
+        # Minutes-wide buckets over up to a week: redrawn every few minutes, not at every snapshot.
+        version = f"every:{int(now.timestamp() // min(size, LONG_CHART_SECONDS))}"
+    else:
+        newest_finished = selectors.endpoint_newest_finished(endpoint.pk)
+        version = (
+            f"{getattr(endpoint, 'newest_health_id', None)}:{newest_finished.timestamp() if newest_finished else None}"
+        )
+    key = f"dashboard:charts:v2:{endpoint.pk}:{window_name}:{version}:{slot}"
+    drawn = cache.get(key)
+    if drawn is None:
+        drawn = _draw_charts(endpoint, window_name, now)
+        cache.set(key, drawn, size + 60)
     return {
         "window": window_name,
         "windows": list(WINDOWS),
-        "health_series": health,
-        "finished_series": finished,
-        "window_totals": totals,
-        "bucket_seconds": bucket,
-        "chart_refresh_seconds": max(10, bucket),
-        "queue_series": QUEUE_SERIES,
-        "worker_series": WORKER_SERIES,
-        "throughput_series": THROUGHPUT_SERIES,
-        "failure_series": FAILURE_SERIES,
+        # Our own markup, escaped by the chart functions before it went into the cache.
+        "charts_html": mark_safe(drawn["html"]),  # noqa: S308
+        "chart_buckets": drawn["buckets"],
+        "window_totals": drawn["totals"],
+        "bucket_seconds": size,
+        "chart_refresh_seconds": max(10, size),
     }
 
 
@@ -99,7 +116,7 @@ def endpoint_detail(request, pk):
         "endpoint": endpoint,
         "now": now,
         "refresh_seconds": OVERVIEW_REFRESH_SECONDS,
-        **chart_context(endpoint, _window(request), now),
+        **chart_context(summary, _window(request), now),
     }
     if request.htmx and request.htmx.target == "charts":
         return render_page(request, "dashboard/endpoint.html", context, partial="charts")

@@ -33,12 +33,22 @@ from .jobs import (
     job_rows,
     job_transitions,
 )
+from .overview import (
+    Attention,
+    OverviewSummary,
+    endpoint_newest_finished,
+    overview_fingerprint,
+    overview_rows,
+    overview_sorted,
+    overview_summaries,
+)
 from .paging import Cursor, keyset_page
 from .series import Bucket, bucket_seconds, health_series, health_series_many, throughput_series
 
 __all__ = [
     "AUDIT_ACTIONS",
     "TEXT_SEARCH_SCAN",
+    "Attention",
     "AuditFilters",
     "Bucket",
     "Cursor",
@@ -46,11 +56,13 @@ __all__ = [
     "FinishedStats",
     "JobFilters",
     "JobPage",
+    "OverviewSummary",
     "Percentiles",
     "audit_list",
     "bucket_seconds",
     "endpoint_enabled",
     "endpoint_get",
+    "endpoint_newest_finished",
     "endpoint_options",
     "endpoint_queued",
     "endpoint_summary",
@@ -68,6 +80,10 @@ __all__ = [
     "job_transitions",
     "keyset_page",
     "overview_endpoints",
+    "overview_fingerprint",
+    "overview_rows",
+    "overview_sorted",
+    "overview_summaries",
     "percentiles_of",
     "throughput_series",
     "users_for_filter",

@@ -237,11 +237,28 @@
   // RunPod failures (502) all carry a readable fragment.
   htmx.config.responseHandling = [
     { code: "204", swap: false },
+    { code: "304", swap: false },
     { code: "[23]..", swap: true },
     { code: "(403|409|413|422|429|502)", swap: true, error: false },
     { code: "[45]..", swap: false, error: true },
   ];
   htmx.config.historyCacheSize = 5;
+
+  // A live region that remembers what it shows (data-etag) asks "anything new?" with If-None-Match: the server
+  // answers 304 with no body when nothing changed, else the changed parts and the new ETag.
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    var etag = event.detail.elt.dataset && event.detail.elt.dataset.etag;
+    if (etag) event.detail.headers["If-None-Match"] = etag;
+  });
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    var elt = event.detail.elt, xhr = event.detail.xhr;
+    if (!elt.dataset || !elt.dataset.etag || !xhr || !elt.isConnected) return;
+    var etag = xhr.getResponseHeader("ETag");
+    if (etag && (xhr.status === 200 || xhr.status === 304)) elt.dataset.etag = etag;
+  });
+  // The overview's search, sort and view controls without a reload; the Apply button is for pages without JS.
+  var controls = document.getElementById("overview-controls");
+  if (controls) controls.classList.add("js");
 
   document.body.addEventListener("htmx:beforeRequest", function (event) {
     var form = event.detail.elt;

@@ -51,6 +51,8 @@ ROUTES = [
     Route("alerts:failures", ("GET",)),
     Route("alerts:banner_hx", ("GET",)),
     Route("logout", ("POST",)),
+    # A personal preference, open to every role (tested in tests/dashboard/test_overview_choices.py).
+    Route("endpoint_pin", ("POST",), ("endpoint",), (("pinned", "1"),)),
 ]
 PUBLIC = {"login", "healthz"}
 # RunPod cannot log in: its webhook is guarded by a secret token in the URL instead (tested on its own). Programs
@@ -59,7 +61,8 @@ TOKEN_GUARDED = {"runpod_webhook", "metrics"}
 TOKEN_GUARDED_PREFIXES = ("api:", "proxy_")
 # Any signed-in user manages their own API tokens, so a Viewer's POST there is allowed (tests/api covers owners).
 SELF_SERVICE = {"api_tokens", "api_token_revoke"}
-POSTS = [route for route in ROUTES if "POST" in route.methods and route.name != "logout"]
+# Pinning is a personal preference open to every role (tests/dashboard/test_overview_choices.py covers it).
+POSTS = [route for route in ROUTES if "POST" in route.methods and route.name not in ("logout", "endpoint_pin")]
 GETS = [route for route in ROUTES if "GET" in route.methods]
 
 

@@ -164,7 +164,7 @@ PAGE_PARAMS = {
     "endpoint_detail": ["window"],
     "job_stream_hx": ["after"],
     "job_submit": ["endpoint"],
-    "overview": [],
+    "overview": ["q", "sort", "view", "page"],
     "endpoint_purge": [],
 }
 
