@@ -81,7 +81,8 @@ def overview_totals(summaries) -> Totals:
             totals.workers += summary.health.workers_total
         totals.completed += summary.last_hour.completed
         totals.failed += summary.last_hour.failed
-        totals.warnings += summary.tone in ("error", "warn")
+        # Overview summaries judge attention (failing, queue growing); plain endpoint summaries only warnings.
+        totals.warnings += getattr(summary, "tone", summary.state) in ("error", "warn")
     return totals
 
 

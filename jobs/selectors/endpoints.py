@@ -85,6 +85,15 @@ def endpoints_with_poll_state(qs=None):
     return qs.defer("api_key", "status_calls").annotate(newest_health_id=Subquery(newest), oldest_due=Subquery(due))
 
 
+def _waited(delay: timedelta) -> str:
+    """Seconds, then whole minutes, then hours: a sentence that changes once a minute at most after the first two
+    (the overview caches each card until what it says changes)."""
+    seconds = int(delay.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    return f"{seconds // 60} min" if seconds < 7200 else f"{seconds // 3600} h"
+
+
 def endpoint_warnings(endpoint, health, oldest_due, now) -> list[tuple[str, str]]:
     """(level, sentence) pairs a person should see about an endpoint, worst first."""
     found = []
@@ -97,8 +106,7 @@ def endpoint_warnings(endpoint, health, oldest_due, now) -> list[tuple[str, str]
     if endpoint.backoff_until and endpoint.backoff_until > now:
         found.append(("warn", "Rate limited by RunPod; polling is backing off."))
     if endpoint.enabled and oldest_due and now - oldest_due > POLL_BEHIND:
-        behind = int((now - oldest_due).total_seconds())
-        found.append(("warn", f"Polling is behind: a job has waited {behind} s past its due time."))
+        found.append(("warn", f"Polling is behind: a job has waited {_waited(now - oldest_due)} past its due time."))
     if endpoint.enabled and not endpoint.auth_failed_at:
         if health is None:
             found.append(("warn", "No health snapshot yet."))
