@@ -78,7 +78,7 @@ def seed(endpoints: int, jobs: int) -> dict:
     from django.db import connection
     from django.utils import timezone
 
-    from bench.seed_scale import JOBS_SQL, VOCABULARY
+    from bench.seed_scale import JOBS_SQL, VOCABULARY, default_new_columns
     from jobs.models import Endpoint
 
     marker = f"{MARKER} endpoints={endpoints} jobs={jobs}"
@@ -108,6 +108,7 @@ def seed(endpoints: int, jobs: int) -> dict:
         "snapshots": DAYS * 86400 // SNAPSHOT_SECONDS,
     }
     with connection.cursor() as cursor:
+        default_new_columns(cursor, "jobs_job")
         cursor.execute("SELECT setseed(0.42)")
         for name, sql in (("jobs", JOBS_SQL), ("snapshots", SNAPSHOTS_SQL)):
             started = time.monotonic()

@@ -130,6 +130,31 @@ WHERE e.name LIKE 'scale-%%'
 """
 
 
+DEFAULTS_BY_TYPE = {
+    "boolean": "false",
+    "integer": "0",
+    "bigint": "0",
+    "smallint": "0",
+    "double precision": "0",
+    "text": "''",
+    "character varying": "''",
+}
+
+
+def default_new_columns(cursor, table: str) -> None:
+    """Give NOT NULL columns without a database default (added by later migrations, which keep the default in
+    Django) one, so the generated INSERTs above keep working as the models grow. Only this scratch database."""
+    cursor.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s "
+        "AND is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO'",
+        [table],
+    )
+    for column, kind in cursor.fetchall():
+        value = DEFAULTS_BY_TYPE.get(kind)
+        if value is not None:
+            cursor.execute(f'ALTER TABLE {table} ALTER COLUMN "{column}" SET DEFAULT {value}')
+
+
 def seeded_size() -> int | None:
     """The job count of a finished earlier seeding, or None."""
     from django.db import connection
@@ -175,6 +200,7 @@ def seed(jobs: int) -> dict:
         "snapshots": DAYS * 86400 // SNAPSHOT_SECONDS,
     }
     with connection.cursor() as cursor:
+        default_new_columns(cursor, "jobs_job")
         cursor.execute("SELECT setseed(0.42)")
         for name, sql in (("jobs", JOBS_SQL), ("transitions", TRANSITIONS_SQL), ("chunks", CHUNKS_SQL)):
             started = time.monotonic()
