@@ -2,6 +2,7 @@
 poller keeps off /stream while a caller reads it and takes over when the caller goes away."""
 
 import json
+import re
 from datetime import timedelta
 
 from django.utils import timezone
@@ -28,8 +29,8 @@ def read_stream(client, endpoint, job_id):
     raise AssertionError("the stream did not end")
 
 
-def test_a_streamed_job_gives_every_chunk_once_in_order_and_stores_the_same(operator_client, proxy_endpoint):
-    """The caller gets chunks 0..5 once each, in order, and the job's stored chunks are the same ones."""
+def test_a_streamed_job_gives_every_chunk_once_in_order_and_stores_the_same(operator_client, proxy_endpoint, as_viewer):
+    """The caller gets chunks 0..5 once each, in order; the job's stored chunks and its page show the same."""
     job_id = submit(operator_client, proxy_endpoint, {"simulate": {"stream": 6, "interval": 0.05}})
     chunks = read_stream(operator_client, proxy_endpoint, job_id)
     assert [c["index"] for c in chunks] == [0, 1, 2, 3, 4, 5]
@@ -38,6 +39,9 @@ def test_a_streamed_job_gives_every_chunk_once_in_order_and_stores_the_same(oper
     assert stored == chunks
     assert job.streaming
     assert job.stream_reader_until is None
+    page = as_viewer.get(job.get_absolute_url()).content.decode()
+    rows = re.findall(r'<li data-seq="(\d+)"', page)
+    assert rows == ["0", "1", "2", "3", "4", "5"]
 
 
 def test_the_poller_leaves_a_read_stream_alone_and_takes_over_when_the_reader_goes(
