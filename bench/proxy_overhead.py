@@ -93,10 +93,21 @@ def timed(call) -> tuple[float, httpx.Response]:
     return time.perf_counter() - started, response
 
 
-def overhead(direct: httpx.Client, proxy: httpx.Client, calls: int) -> dict:
+def finished_job(client: httpx.Client) -> str:
+    job_id = client.post(f"/{ENDPOINT}/run", json={"input": {"x": 1}}).json()["id"]
+    deadline = time.monotonic() + 30
+    while client.get(f"/{ENDPOINT}/status/{job_id}").json()["status"] != "COMPLETED":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"job {job_id} did not complete")
+        time.sleep(0.05)
+    return job_id
+
+
+def overhead(direct: httpx.Client, proxy: httpx.Client, calls: int, web_pid: int) -> dict:
     """Each operation `calls` times on each side, interleaved; the same finished job is read for /status."""
-    finished = direct.post(f"/{ENDPOINT}/runsync", json={"input": {"x": 1}}).json()["id"]
-    through = proxy.post(f"/{ENDPOINT}/runsync", json={"input": {"x": 1}}).json()["id"]
+    # /run jobs: RunPod keeps their results 30 minutes (a /runsync result only 60 s, shorter than this run).
+    finished = finished_job(direct)
+    through = finished_job(proxy)
     operations = {
         "status": (lambda c, job: c.get(f"/{ENDPOINT}/status/{job}")),
         "run": (lambda c, job: c.post(f"/{ENDPOINT}/run", json={"input": {"prompt": "bench"}})),
@@ -105,14 +116,18 @@ def overhead(direct: httpx.Client, proxy: httpx.Client, calls: int) -> dict:
     results = {}
     for name, call in operations.items():
         sides = {"direct": [], "proxy": []}
+        cpu_before = process_cpu_seconds(web_pid)
         for _ in range(calls):
             for side, client, job in (("direct", direct, finished), ("proxy", proxy, through)):
                 elapsed, response = timed(lambda call=call, client=client, job=job: call(client, job))
                 if response.status_code != 200:
                     raise SystemExit(f"{name} {side}: HTTP {response.status_code} {response.text[:200]}")
                 sides[side].append(elapsed)
+        web_cpu = process_cpu_seconds(web_pid) - cpu_before
         added = [p - d for p, d in zip(sides["proxy"], sides["direct"], strict=True)]
         results[name] = {
+            # Only proxied calls reach the web process: its CPU time per call, less sensitive to load than wall time.
+            "web_cpu_ms_per_call": round(web_cpu / calls * 1000, 2),
             "direct": summary(sides["direct"]),
             "proxy": summary(sides["proxy"]),
             "added": summary(added),
@@ -186,7 +201,7 @@ def main(argv=None) -> None:
             direct = httpx.Client(base_url=sim.base_url, headers={"Authorization": f"Bearer {SIM_KEY}"}, timeout=30)
             proxy = httpx.Client(base_url=f"{web.url}/v2", headers={"Authorization": f"Bearer {token}"}, timeout=30)
             with direct, proxy:
-                result["overhead"] = overhead(direct, proxy, args.calls)
+                result["overhead"] = overhead(direct, proxy, args.calls, web_pid)
             # A fresh 10 s window at the simulator and in the proxy's budget before the rate run.
             time.sleep(11)
             result["rate"] = rate_run(web.url, token, args.rate, args.seconds, web_pid)

@@ -36,6 +36,7 @@ BENCHMARKS = {
     "page_speed": ("page_speed.py", ["--small"], []),
     "memory": ("memory.py", ["--small"], []),
     "stream_latency": ("stream_latency.py", ["--small"], []),
+    "proxy_overhead": ("proxy_overhead.py", ["--small"], []),
     "bulk_cancel": ("bulk_cancel.py", ["--runs", "1", "--jobs", "200", "--db", "sqlite"], []),
     "api_scale": ("api_scale.py", ["--small", "--runs", "1", "--scrapes", "3"], []),
 }
