@@ -12,6 +12,12 @@ class Error(Schema):
     field: str | None = Field(None, description="The request field at fault, when there is one.")
 
 
+# Every route can answer these: no or a bad token, a parameter out of its type or range, the per-token rate limit.
+COMMON_ERRORS = {401: Error, 422: Error, 429: Error}
+# And every route with a JSON body: unparsable (400) or over the server's size limit (413).
+BODY_ERRORS = {400: Error, 413: Error}
+
+
 class EndpointRef(Schema):
     id: int
     name: str

@@ -6,7 +6,7 @@ from ninja import Field, Query, Router, Schema
 
 from jobs import selectors
 
-from ..schemas import AuditPage, Error
+from ..schemas import COMMON_ERRORS, AuditPage, Error
 from .jobs import PageQuery, decode_cursor
 
 router = Router(tags=["audit"])
@@ -19,7 +19,7 @@ class AuditQuery(Schema):
     endpoint: int | None = None
 
 
-@router.get("/audit", response={200: AuditPage, 422: Error}, summary="Who did what, newest first")
+@router.get("/audit", response={**COMMON_ERRORS, 200: AuditPage, 422: Error}, summary="Who did what, newest first")
 def audit_list(request, query: Query[AuditQuery], page: Query[PageQuery]):
     filters = selectors.AuditFilters(
         action=query.action, outcome=query.outcome, username=query.username, endpoint_id=query.endpoint

@@ -13,7 +13,7 @@ from jobs.models import Endpoint
 
 from ..auth import client_ip, operator_required
 from ..errors import ApiError, from_action_error
-from ..schemas import EndpointOut, Error, HealthSeries, PurgeIn, PurgeOut
+from ..schemas import BODY_ERRORS, COMMON_ERRORS, EndpointOut, Error, HealthSeries, PurgeIn, PurgeOut
 
 router = Router(tags=["endpoints"])
 
@@ -47,7 +47,11 @@ def endpoint_out(summary) -> dict:
     }
 
 
-@router.get("/endpoints", response=list[EndpointOut], summary="Every endpoint, its newest health and last hour")
+@router.get(
+    "/endpoints",
+    response={**COMMON_ERRORS, 200: list[EndpointOut]},
+    summary="Every endpoint, its newest health and last hour",
+)
 def endpoint_list(request):
     now = timezone.now()
     return [endpoint_out(summary) for summary in selectors.overview_endpoints(now, points=1)]
@@ -60,7 +64,9 @@ def _summary_or_404(pk, now):
         raise Http404("No such endpoint.") from None
 
 
-@router.get("/endpoints/{int:endpoint_id}", response={200: EndpointOut, 404: Error}, summary="One endpoint")
+@router.get(
+    "/endpoints/{int:endpoint_id}", response={**COMMON_ERRORS, 200: EndpointOut, 404: Error}, summary="One endpoint"
+)
 def endpoint_get(request, endpoint_id: int):
     return endpoint_out(_summary_or_404(endpoint_id, timezone.now()))
 
@@ -72,7 +78,7 @@ class SeriesQuery(Schema):
 
 @router.get(
     "/endpoints/{int:endpoint_id}/health",
-    response={200: HealthSeries, 404: Error, 422: Error},
+    response={**COMMON_ERRORS, 200: HealthSeries, 404: Error, 422: Error},
     summary="Health over a window, in time buckets",
 )
 def endpoint_health(request, endpoint_id: int, query: Query[SeriesQuery]):
@@ -93,7 +99,7 @@ def endpoint_health(request, endpoint_id: int, query: Query[SeriesQuery]):
 
 @router.post(
     "/endpoints/{int:endpoint_id}/purge-queue",
-    response={200: PurgeOut, 403: Error, 404: Error, 422: Error, 429: Error, 502: Error},
+    response={**COMMON_ERRORS, **BODY_ERRORS, 200: PurgeOut, 403: Error, 404: Error, 422: Error, 502: Error},
     summary="Remove every queued job at RunPod (operators)",
 )
 def endpoint_purge(request, endpoint_id: int, payload: PurgeIn):

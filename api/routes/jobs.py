@@ -15,11 +15,11 @@ from jobs.models import Endpoint, Job
 from .. import exports, idempotency
 from ..auth import client_ip, operator_required
 from ..errors import ApiError, from_action_error
-from ..schemas import ChunkPage, Error, JobDetail, JobPage, SubmitIn, TrackIn
+from ..schemas import BODY_ERRORS, COMMON_ERRORS, ChunkPage, Error, JobDetail, JobPage, SubmitIn, TrackIn
 
 router = Router(tags=["jobs"])
 
-ACTION_ERRORS = {403: Error, 404: Error, 409: Error, 422: Error, 429: Error, 502: Error}
+ACTION_ERRORS = {403: Error, 404: Error, 409: Error, 422: Error, 502: Error}
 
 
 class JobQuery(Schema):
@@ -95,7 +95,11 @@ def job_row(job) -> dict:
     }
 
 
-@router.get("/jobs", response={200: JobPage, 422: Error}, summary="Jobs, newest first, filtered as on the jobs page")
+@router.get(
+    "/jobs",
+    response={**COMMON_ERRORS, 200: JobPage, 422: Error},
+    summary="Jobs, newest first, filtered as on the jobs page",
+)
 def job_list(request, query: Query[JobQuery], page: Query[PageQuery]):
     result = selectors.job_list(query.filters(), after=decode_cursor(page.cursor), limit=page.limit)
     return {
@@ -110,7 +114,7 @@ def job_list(request, query: Query[JobQuery], page: Query[PageQuery]):
 @router.get(
     "/jobs/export",
     url_name="job_export",
-    response={200: None, 422: Error},
+    response={**COMMON_ERRORS, 200: None, 422: Error},
     summary="Every job matching the filters, as CSV or NDJSON (streamed)",
     description=exports.COLUMNS_DOC,
 )
@@ -148,13 +152,17 @@ def job_detail_out(job) -> dict:
     }
 
 
-@router.get("/jobs/{int:job_id}", response={200: JobDetail, 404: Error}, summary="One job, everything stored")
+@router.get(
+    "/jobs/{int:job_id}", response={**COMMON_ERRORS, 200: JobDetail, 404: Error}, summary="One job, everything stored"
+)
 def job_get(request, job_id: int):
     return job_detail_out(job_or_404(job_id))
 
 
 @router.get(
-    "/jobs/{int:job_id}/chunks", response={200: ChunkPage, 404: Error}, summary="A streaming job's chunks, in order"
+    "/jobs/{int:job_id}/chunks",
+    response={**COMMON_ERRORS, 200: ChunkPage, 404: Error},
+    summary="A streaming job's chunks, in order",
 )
 def job_chunks(request, job_id: int, query: Query[ChunkQuery]):
     job = job_or_404(job_id)
@@ -172,7 +180,7 @@ def _endpoint(pk) -> Endpoint:
 
 @router.post(
     "/jobs",
-    response={201: JobDetail, 200: JobDetail, 400: Error, **ACTION_ERRORS, 413: Error},
+    response={**COMMON_ERRORS, **BODY_ERRORS, 201: JobDetail, 200: JobDetail, **ACTION_ERRORS},
     summary="Submit a job (operators); Idempotency-Key makes retries safe",
 )
 def job_submit(request, payload: SubmitIn, idempotency_key: str = Header("", alias="Idempotency-Key")):
@@ -201,7 +209,11 @@ def job_submit(request, payload: SubmitIn, idempotency_key: str = Header("", ali
     return Status(200 if replayed else 201, job_detail_out(job_or_404(job.pk)))
 
 
-@router.post("/jobs/track", response={201: JobDetail, **ACTION_ERRORS}, summary="Track a job submitted elsewhere")
+@router.post(
+    "/jobs/track",
+    response={**COMMON_ERRORS, **BODY_ERRORS, 201: JobDetail, **ACTION_ERRORS},
+    summary="Track a job submitted elsewhere",
+)
 def job_track(request, payload: TrackIn):
     operator_required(request, "track")
     endpoint = _endpoint(payload.endpoint)
@@ -228,13 +240,17 @@ def _act(request, job_id, action, service):
     return job_detail_out(job_or_404(result.pk))
 
 
-@router.post("/jobs/{int:job_id}/cancel", response={200: JobDetail, **ACTION_ERRORS}, summary="Cancel at RunPod")
+@router.post(
+    "/jobs/{int:job_id}/cancel", response={**COMMON_ERRORS, 200: JobDetail, **ACTION_ERRORS}, summary="Cancel at RunPod"
+)
 def job_cancel(request, job_id: int):
     return _act(request, job_id, "cancel", services.job_cancel)
 
 
 @router.post(
-    "/jobs/{int:job_id}/retry", response={200: JobDetail, **ACTION_ERRORS}, summary="Retry a failed or timed-out job"
+    "/jobs/{int:job_id}/retry",
+    response={**COMMON_ERRORS, 200: JobDetail, **ACTION_ERRORS},
+    summary="Retry a failed or timed-out job",
 )
 def job_retry(request, job_id: int):
     return _act(request, job_id, "retry", services.job_retry)
@@ -242,7 +258,7 @@ def job_retry(request, job_id: int):
 
 @router.post(
     "/jobs/{int:job_id}/run-again",
-    response={201: JobDetail, **ACTION_ERRORS},
+    response={**COMMON_ERRORS, 201: JobDetail, **ACTION_ERRORS},
     summary="A new job with the same input and options",
 )
 def job_run_again(request, job_id: int):
