@@ -530,7 +530,8 @@ def bulk_cancel(result: dict) -> str:
 
 def api_scale(result: dict) -> str:
     runs, check, metrics, summary_ = result["csv_runs"], result["csv_check"], result["metrics"], result["summary"]
-    measured = [*(("CSV run " + str(i + 1), r) for i, r in enumerate(runs)), ("NDJSON", result["ndjson_run"])]
+    measured = [("CSV run " + str(i + 1), r) for i, r in enumerate(runs)]
+    measured += [("NDJSON", result["ndjson_run"])] if result.get("ndjson_run") else []
     rows = [
         [
             label,
