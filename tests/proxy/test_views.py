@@ -96,3 +96,15 @@ def test_long_waits_beyond_the_slots_get_runpods_shortest_wait(operator_client, 
     assert answer["status"] in ("IN_QUEUE", "IN_PROGRESS")
     job = Job.objects.get(runpod_id=answer["id"])
     assert job.next_poll_at is not None  # the poller follows it from here
+
+
+def test_a_process_lets_only_its_wait_slots_hold_long_waits(settings):
+    """With two slots, two callers may wait long (capped at PROXY_WAIT_MAX_MS) and a third gets RunPod's 1 s."""
+    from proxy.services.forward import wait_allowance
+
+    settings.PROXY_WAIT_SLOTS, settings.PROXY_WAIT_MAX_MS = 2, 10_000
+    with wait_allowance("90000", 90_000) as first, wait_allowance(None, 90_000) as second:
+        with wait_allowance("30000", 90_000) as third:
+            assert (first, second, third) == (10_000, 10_000, 1_000)
+    with wait_allowance("5000", 90_000) as again:
+        assert again == 5_000  # the slots came back
