@@ -103,8 +103,11 @@ def test_a_process_lets_only_its_wait_slots_hold_long_waits(settings):
     from proxy.services.forward import wait_allowance
 
     settings.PROXY_WAIT_SLOTS, settings.PROXY_WAIT_MAX_MS = 2, 10_000
-    with wait_allowance("90000", 90_000) as first, wait_allowance(None, 90_000) as second:
-        with wait_allowance("30000", 90_000) as third:
-            assert (first, second, third) == (10_000, 10_000, 1_000)
+    with (
+        wait_allowance("90000", 90_000) as first,
+        wait_allowance(None, 90_000) as second,
+        wait_allowance("30000", 90_000) as third,
+    ):
+        assert (first, second, third) == (10_000, 10_000, 1_000)
     with wait_allowance("5000", 90_000) as again:
         assert again == 5_000  # the slots came back
