@@ -138,6 +138,10 @@ class Media:
         # Inline data: images are shown, never linked: output links are http(s) only.
         return self.url.startswith(("http://", "https://"))
 
+    @property
+    def host(self) -> str:
+        return urlparse(self.url).hostname or "" if self.linkable else ""
+
 
 def safe_http_url(text: str) -> str | None:
     """The URL if it is a plain http(s) URL with a host, else None (javascript:, data:, relative, ...)."""

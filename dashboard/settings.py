@@ -5,6 +5,7 @@ SQLite unless DATABASE_URL, Redis at REDIS_URL. Any variable can also be read fr
 secrets can come from Docker or Kubernetes secret mounts.
 """
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -34,15 +35,26 @@ def envfloat(name, default):
     return float(env(name, str(default)))
 
 
+def private_dir(path: Path) -> Path:
+    """A directory only this user can enter (0700): var/ holds the SQLite database (sessions in it are enough to
+    become anyone), the secret key, the embedded broker's messages and the demo logins."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(PermissionError):  # not ours (a mounted volume): its owner decides
+        path.chmod(0o700)
+    return path
+
+
+VAR_DIR = private_dir(BASE_DIR / "var")
+
+
 def _local_secret_key():
     """A random key kept in var/secret_key, so a single-machine install is never left on a known key.
 
     Several machines sharing one database must all set the same SECRET_KEY (it also derives the key that
     encrypts API keys at rest unless FIELD_ENCRYPTION_KEY is set).
     """
-    path = BASE_DIR / "var" / "secret_key"
+    path = VAR_DIR / "secret_key"
     if not path.exists():
-        path.parent.mkdir(exist_ok=True)
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()
@@ -79,6 +91,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads a body (CSRF reads form POSTs): REQUEST_BODY_LIMITS below.
+    "dashboard.middleware.RequestBodyLimitMiddleware",
+    # CONTENT_SECURITY_POLICY and Cache-Control: private, no-store on every response a view makes.
+    "dashboard.middleware.ResponseHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -127,7 +143,7 @@ TEMPLATES = [
 
 # Databases: SQLite in var/ unless DATABASE_URL. DJANGO_DB_NAME overrides the name so a Celery worker started by
 # the tests can share the test database.
-(BASE_DIR / "var").mkdir(exist_ok=True)
+# (SQLite files are made 0600 when a connection opens them: dashboard/apps.py.)
 DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
@@ -172,8 +188,23 @@ AXES_VERBOSE = False
 # Addresses (or CIDR ranges) of the reverse proxies in front of the web server. Only from these is
 # X-Forwarded-For read for the client's address (login throttle, audit log); never from anyone else.
 TRUSTED_PROXIES = [p.strip() for p in env("TRUSTED_PROXIES", "").split(",") if p.strip()]
-# The submit form carries inputs up to RunPod's 20 MB /runsync limit (Django's default refuses bodies over 2.5 MB).
-DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 22 * 1024 * 1024)
+# Request bodies: the largest accepted per path prefix (longest prefix wins), checked by Content-Length before
+# anything reads the body, and how a bigger one is answered: "json" (a JSON 413 for API clients and RunPod),
+# "html" (a plain 413), or a view's own function(request, limit). A new route with bodies adds its prefix here;
+# CONTENT_SECURITY_POLICY and Cache-Control apply to every route without a table (dashboard/middleware.py).
+SUBMIT_MAX_BYTES = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 22 * 1024 * 1024)  # RunPod's 20 MB /runsync plus form
+REQUEST_BODY_LIMITS = {
+    "/jobs/new/": (SUBMIT_MAX_BYTES, "dashboard.views.actions.submit_too_big"),
+    # RunPod's largest result body is bounded by its own limits; refuse anything far beyond them.
+    "/hooks/runpod/": (25 * 1024 * 1024, "json"),
+    # None: the view bounds its own bodies in its own error shape (CSRF-exempt, so nothing reads them first):
+    # the API's JSON 413 (RequestDataTooBig past DATA_UPLOAD_MAX_MEMORY_SIZE), the proxy's RunPod-shaped one.
+    "/api/": (None, "view"),
+    "/v2/": (None, "view"),
+}
+REQUEST_BODY_DEFAULT_LIMIT = envint("REQUEST_BODY_DEFAULT_LIMIT", 2_621_440)  # Django's own default, 2.5 MB
+# Django's own check is only the ceiling; the table above decides.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(limit for limit, _ in REQUEST_BODY_LIMITS.values() if limit)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", "UTC")
@@ -198,6 +229,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 SECURE_COOKIES = envbool("SECURE_COOKIES", not DEBUG)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
+# No script reads the CSRF cookie: pages put the token in the form and in <body hx-headers>.
+CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
@@ -206,6 +239,19 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Images in job outputs that live on other hosts are not loaded unless this is on: loading one tells whoever wrote
+# the worker's output (any image URL it returns) each viewer's address, browser and when they looked, and the
+# CSP would have to allow images from anywhere. Off, such an image is a link the viewer may choose to open.
+OUTPUT_REMOTE_IMAGES = envbool("OUTPUT_REMOTE_IMAGES", False)
+# Scripts and everything else only from this site; no inline scripts or handlers, no eval (htmx runs with
+# allowEval off). Inline style attributes are allowed (bar widths); they cannot run code. With OUTPUT_REMOTE_IMAGES
+# on, img-src also allows http(s) images from anywhere (added per response).
+CONTENT_SECURITY_POLICY = env(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
 X_FRAME_OPTIONS = "DENY"
 if envbool("SECURE_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -240,9 +286,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILI
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker `make run` falls back to when no Redis answers: message files in var/, one machine only.
     # (kombu's SQLAlchemy transport on SQLite stalls once forked pool processes publish: see docs/operations.md.)
-    _broker_dir = BASE_DIR / "var" / "celery-broker"
+    _broker_dir = Path(env("CELERY_BROKER_DIR", str(VAR_DIR / "celery-broker")))
     for _sub in ("queues", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+        private_dir(_broker_dir / _sub)
+    # kombu writes each message file with the process's umask: keep them to this user (0600) as well.
+    os.umask(os.umask(0o077) | 0o077)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queues"),
         "data_folder_out": str(_broker_dir / "queues"),

@@ -13,8 +13,9 @@ from .common import client_ip, operator_required, redirect_page, render_page, wa
 from .context import job_or_404, live_context
 
 
-def _too_big(request):
-    """The body was over DATA_UPLOAD_MAX_MEMORY_SIZE: say so without replacing the form (and what was typed)."""
+def submit_too_big(request, limit=None):
+    """The body was over the submit limit (REQUEST_BODY_LIMITS): say so without replacing the form or what was
+    typed; htmx puts it above the form."""
     context = {"message": "That input is too large for this server to accept; RunPod takes at most 10 MB (/run)."}
     response = render(request, "dashboard/submit.html#too_big", context, status=413)
     return reswap(retarget(response, "#submit-errors"), "innerHTML") if wants_partial(request) else response
@@ -34,7 +35,7 @@ def job_submit(request):
     try:
         form = SubmitForm(request.POST)
     except RequestDataTooBig:
-        return _too_big(request)
+        return submit_too_big(request)
     if form.is_valid():
         try:
             job = services.job_submit(**form.submission(), user=request.user, remote_addr=client_ip(request))

@@ -13,7 +13,8 @@
     try { return localStorage.getItem(key); } catch (e) { return null; }
   }
 
-  /* ---- Live polling: every polling element's trigger filter calls rpdLive() ---- */
+  /* ---- Live polling: a polling element carries data-live; its timed requests wait while paused or hidden.
+     (Not an hx-trigger filter: those are evaluated code, which the Content-Security-Policy forbids.) ---- */
   window.rpdLive = function () {
     return document.visibilityState === "visible" && stored(LIVE_KEY) !== "off";
   };
@@ -25,7 +26,7 @@
   function renderLive() {
     var button = document.getElementById("live-toggle");
     if (!button) return;
-    var polling = document.querySelector("[hx-trigger*='rpdLive']");
+    var polling = document.querySelector("[data-live]");
     var on = stored(LIVE_KEY) !== "off";
     var interval = button.dataset.interval;
     button.setAttribute("aria-pressed", on ? "true" : "false");
@@ -260,6 +261,13 @@
   var controls = document.getElementById("overview-controls");
   if (controls) controls.classList.add("js");
 
+  // A timed refresh of a live region is skipped while paused or hidden; rpd:resume (and clicks) still go through.
+  document.body.addEventListener("htmx:confirm", function (event) {
+    var trigger = event.detail.triggeringEvent;
+    if (event.detail.elt.hasAttribute("data-live") && !window.rpdLive() && !(trigger && trigger.type === "rpd:resume")) {
+      event.preventDefault();
+    }
+  });
   document.body.addEventListener("htmx:beforeRequest", function (event) {
     var form = event.detail.elt;
     if (form.id === "submit-form" && tooBig(form)) event.preventDefault();

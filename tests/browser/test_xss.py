@@ -370,8 +370,9 @@ def test_stream_chunks_stay_inert_as_the_stream_refreshes(watch, hostile):
     watch.session.shot("xss-stream")
 
 
-def test_output_links_are_http_only_and_clicking_them_runs_nothing(watch, hostile, context):
+def test_output_links_are_http_only_and_clicking_them_runs_nothing(watch, hostile, context, settings):
     """javascript:, vbscript:, data:text/html and data:image/svg+xml never become links or images."""
+    settings.OUTPUT_REMOTE_IMAGES = True  # the outside picture is an <img> too, so its onerror is tried
     page = watch.go(f"/jobs/{hostile['links'].pk}/", "job-links")
     links = page.locator("#job-output .links a")
     expect(links).to_have_count(1)
