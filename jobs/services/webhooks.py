@@ -12,11 +12,13 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
-from jobs.constants import RUNPOD_ID_MAX_LENGTH
 from jobs.models import Job, JobStatus
 from jobs.runpod import RunPodError
 from jobs.runpod.results import parse_job_state
 
+from .audit import audit_record
+from .errors import InputError
+from .ids import runpod_id_checked
 from .state import job_apply_state
 
 
@@ -46,10 +48,14 @@ def webhook_receive(*, endpoint, payload) -> Job:
         state = parse_job_state(payload, operation="webhook")
     except RunPodError as exc:
         raise WebhookError("expected a RunPod status object with an id and a status") from exc
-    if len(state.id) > RUNPOD_ID_MAX_LENGTH:
-        raise WebhookError("job id too long")
+    try:
+        # The same check as tracking: an id no URL of ours could poll is refused, not stored.
+        if runpod_id_checked(state.id) != state.id:
+            raise InputError("A RunPod job id has no surrounding whitespace.")
+    except InputError as exc:
+        raise WebhookError(str(exc)) from exc
     with transaction.atomic():
-        job, _ = Job.objects.get_or_create(
+        job, created = Job.objects.get_or_create(
             endpoint=endpoint,
             runpod_id=state.id,
             defaults={
@@ -59,6 +65,14 @@ def webhook_receive(*, endpoint, payload) -> Job:
             },
         )
         job = Job.objects.select_for_update().select_related("endpoint").get(pk=job.pk)
+        before = job.status
         if not job.archived:
             job_apply_state(job, state, source="webhook")
+        if created or job.status != before:
+            # RunPod's retries of the same report change nothing and add no entry.
+            audit_record(
+                action="webhook",
+                job=job,
+                message=f"RunPod reported {state.id} {job.status}" + (" (a job new to us)" if created else ""),
+            )
     return job

@@ -122,3 +122,33 @@ def test_run_again_copies_input_and_options(db, endpoint, operator):
     old = make_job(endpoint, status="FAILED", input={"a": 1}, mode="runsync", streaming=False)
     new = services.job_run_again(job=old, user=operator)
     assert new.pk != old.pk and new.input == {"a": 1} and new.mode == "runsync" and new.status == "PENDING"
+
+
+@pytest.mark.parametrize("action", ["cancel", "retry", "run_again", "track", "purge"])
+def test_every_action_on_a_disabled_endpoint_is_refused_with_a_sentence(db, action, operator):
+    """Disabled means nothing goes to RunPod for it: each action says so, stores nothing and calls no one."""
+    job = make_job(status="FAILED" if action in ("retry", "run_again") else "IN_QUEUE")
+    endpoint = job.endpoint
+    endpoint.enabled = False
+    endpoint.save(update_fields=["enabled"])
+    calls = {
+        "cancel": lambda: services.job_cancel(job=job, user=operator),
+        "retry": lambda: services.job_retry(job=job, user=operator),
+        "run_again": lambda: services.job_run_again(job=job, user=operator),
+        "track": lambda: services.job_track(endpoint=endpoint, runpod_id="elsewhere-1", user=operator),
+        "purge": lambda: services.endpoint_purge_queue(endpoint=endpoint, user=operator),
+    }
+    before = (Job.objects.count(), AuditEntry.objects.count())
+    with pytest.raises(services.InputError, match=rf"The endpoint {endpoint.name} is disabled, so .*enable it again"):
+        calls[action]()
+    assert (Job.objects.count(), AuditEntry.objects.count()) == before
+
+
+def test_the_job_page_shows_why_a_disabled_endpoints_job_cannot_be_cancelled(db, as_operator):
+    """The Cancel button on a disabled endpoint's job answers 409 with the sentence in the live part."""
+    job = make_job(status="IN_QUEUE")
+    job.endpoint.enabled = False
+    job.endpoint.save(update_fields=["enabled"])
+    response = as_operator.post(f"/jobs/{job.pk}/cancel/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 409
+    assert "is disabled, so RunPod is not asked to cancel its jobs" in response.content.decode()

@@ -3,6 +3,7 @@ answers whatever a test scripts (byte for byte), a private Redis that can be kil
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import socket
@@ -223,7 +224,7 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self):
-        binary = shutil.which("redis-server")
+        binary = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
         command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         self.proc = subprocess.Popen([*command, "--dir", self.dir], stdout=subprocess.DEVNULL)
         wait_for(self.answers, timeout=10, interval=0.05, message="the private redis-server to answer")
