@@ -344,6 +344,10 @@ RUNSYNC_WAIT_MS = envint("RUNSYNC_WAIT_MS", 90_000)
 # may have it, it is marked SUBMIT_FAILED with that reason rather than sent again. Longer than any send can take.
 SEND_STUCK_SECONDS = envint("SEND_STUCK_SECONDS", 300)
 STREAM_WAIT_MS = envint("STREAM_WAIT_MS", 1_000)
+# `manage.py health worker NAME` fails when beat kept sending poll ticks this long past the worker's last one (a
+# worker that stopped consuming); `health beat` when beat sent none for this long. Longer than the longest a busy
+# worker may go without taking a tick: a /runsync send holds a slot up to RUNSYNC_WAIT_MS.
+HEARTBEAT_STALE_SECONDS = envfloat("HEARTBEAT_STALE_SECONDS", 180.0)
 # The RunPod-compatible proxy (/v2/..., docs/proxy.md). Share of each documented limit its callers may use,
 # counting the poller's calls too (the poller keeps to RATE_LIMIT_SHARE counting the proxy's, so callers come first).
 PROXY_RATE_LIMIT_SHARE = envfloat("PROXY_RATE_LIMIT_SHARE", 1.0)

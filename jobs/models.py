@@ -387,3 +387,17 @@ class BulkItem(models.Model):
 
     def __str__(self):
         return f"job {self.job_id} in bulk {self.bulk_id}: {self.state}"
+
+
+class Heartbeat(models.Model):
+    """When a worker last took a poll tick off the queue, and when beat last sent one: `manage.py health` compares
+    them to find a worker that stopped consuming (celery/celery#10205, #10302) while ticks kept coming."""
+
+    BEAT = "beat"
+
+    # "beat", or "worker:<Celery hostname>" (celery@host).
+    name = models.CharField(max_length=200, unique=True)
+    at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from jobs import services
+from jobs.services.heartbeat import heartbeat_record, worker_heartbeat_name
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +25,11 @@ def send_job(self, job_id):
         raise self.retry(countdown=later.countdown) from later
 
 
-@shared_task
-def poll_tick(endpoint_ids=None):
+@shared_task(bind=True)
+def poll_tick(self, endpoint_ids=None):
     """Every few seconds: resend lost submissions, then poll the due jobs of every endpoint no one else holds."""
+    if self.request.hostname:  # taken off the queue by a worker (not called in-process)
+        heartbeat_record(worker_heartbeat_name(self.request.hostname))
     for job_id in services.jobs_send_lost():
         send_job.delay(job_id)
     for bulk_id in services.bulk_actions_orphaned():
