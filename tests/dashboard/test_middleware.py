@@ -3,8 +3,11 @@ Content-Length, before the CSRF middleware reads them, with the view's own reada
 
 import json
 import logging
+import re
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
@@ -117,3 +120,21 @@ def test_the_longest_prefix_decides_a_paths_limit(settings):
     assert body_limit_for("/api/v1/uploads/x") == (99, "json")
     assert body_limit_for("/api/v1/jobs") == (10, "json")
     assert body_limit_for("/jobs/") == (settings.REQUEST_BODY_DEFAULT_LIMIT, "html")
+
+
+def test_no_template_relies_on_code_the_csp_refuses():
+    """No inline <script>, inline handler, hx-on or evaluated trigger filter in any template: a page that needs
+    one would silently stop working under the Content-Security-Policy (use data-live for live regions)."""
+    root = Path(settings.BASE_DIR) / "templates"
+    offenders = []
+    for template in root.rglob("*.html"):
+        text = template.read_text()
+        for pattern in (
+            r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>",
+            r"\son[a-z]+=",
+            r"hx-on",
+            r"\[[^\]]*\(\)\]",
+        ):
+            if re.search(pattern, text):
+                offenders.append(f"{template.relative_to(root)}: {pattern}")
+    assert offenders == []
