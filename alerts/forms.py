@@ -30,7 +30,7 @@ class AlertFilterForm(forms.Form):
 
 
 class FailureFilterForm(forms.Form):
-    window = forms.ChoiceField(required=False, choices=[(w, w) for w in FAILURE_WINDOWS])
+    window = forms.ChoiceField(required=False, initial="24h", choices=[(w, w) for w in FAILURE_WINDOWS])
     endpoint = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
 
     def __init__(self, *args, endpoints=(), **kwargs):

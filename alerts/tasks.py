@@ -8,11 +8,14 @@ from alerts import services
 
 logger = logging.getLogger(__name__)
 
-# Deliveries queue behind the poll ticks (priority 0): a dead channel must never delay polling.
-DELIVER_PRIORITY = 8
+# On Redis a lower number goes first. The evaluation is a beat tick like the poll and health ticks (0), taking its
+# turn with them: behind them it starved whenever ticks kept every pool process busy. Deliveries take their turn with
+# the sends (jobs.tasks.SEND_PRIORITY), behind every tick, so a channel that answers slowly never delays polling.
+EVALUATE_PRIORITY = 0
+DELIVER_PRIORITY = 6
 
 
-@shared_task
+@shared_task(priority=EVALUATE_PRIORITY)
 def alerts_tick():
     result = services.alerts_evaluate()
     for delivery_id in result["deliveries"] + services.deliveries_overdue():

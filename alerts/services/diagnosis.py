@@ -18,7 +18,7 @@ class Diagnosis:
     health: dict
 
 
-def diagnose_queue(endpoint, *, stall=None, overdue=0, now=None) -> Diagnosis:
+def diagnose_queue(endpoint, *, stall=None, overdue=0, queued=0, now=None) -> Diagnosis:
     """The most likely reason the endpoint's queue does not move; the first cause that applies wins."""
     now = now or timezone.now()
     if endpoint.auth_failed_at:
@@ -37,6 +37,12 @@ def diagnose_queue(endpoint, *, stall=None, overdue=0, now=None) -> Diagnosis:
     )
     if snapshot is None:
         return Diagnosis("no_health", "No recent /health answer, so the workers' state is unknown.", {})
+    if queued and snapshot.jobs_in_queue == 0 and snapshot.jobs_in_progress == 0:
+        sentence = (
+            f"RunPod reports an empty queue while {queued} job(s) wait here: our own polling is behind "
+            "(too many jobs for the poller, or its rate budget is spent)."
+        )
+        return Diagnosis("polling_behind", sentence, diagnose_health(snapshot).health)
     return diagnose_health(snapshot)
 
 

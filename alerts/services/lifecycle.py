@@ -24,6 +24,7 @@ def alerts_sync(findings, *, now=None) -> dict:
     firing = {a.key: a for a in Alert.objects.filter(state=Alert.State.FIRING)}
     silenced = silenced_keys(now)
     result = {"fired": 0, "resolved": 0, "deliveries": []}
+    still = []
     for finding in findings:
         alert = firing.pop(finding.key, None)
         if alert is None:
@@ -33,9 +34,15 @@ def alerts_sync(findings, *, now=None) -> dict:
                 if finding.key not in silenced:
                     result["deliveries"] += deliveries_queue(alert, Delivery.Event.FIRED)
         else:
-            Alert.objects.filter(pk=alert.pk).update(
-                summary=finding.summary, latest=finding.evidence, last_seen_at=now, clear_since=None
+            alert.summary, alert.latest, alert.last_seen_at, alert.clear_since = (
+                finding.summary,
+                finding.evidence,
+                now,
+                None,
             )
+            still.append(alert)
+    # One statement for every alert still firing, however many endpoints.
+    Alert.objects.bulk_update(still, ["summary", "latest", "last_seen_at", "clear_since"], batch_size=500)
     for alert in firing.values():
         if alert.clear_since is None:
             Alert.objects.filter(pk=alert.pk).update(clear_since=now)

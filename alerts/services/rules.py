@@ -6,13 +6,14 @@ Findings carry the sentence a person receives and the evidence behind it; lifecy
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Max, Min, Q
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
 from alerts.models import JobFailure, LostResult, RuleKind
 from jobs.constants import FAILED_STATES, IN_PROGRESS, IN_QUEUE
-from jobs.models import Endpoint, Job, StatusTransition
+from jobs.models import Endpoint, Job
 from jobs.services.state import RUN_RETENTION, RUNSYNC_RETENTION
 
 from .diagnosis import diagnose_queue
@@ -85,7 +86,7 @@ def rule_stuck_queue(ctx):
     queued = (
         Job.objects.filter(status=IN_QUEUE, endpoint_id__in=list(endpoints))
         .values("endpoint_id")
-        .annotate(n=Count("id"), oldest=Min("submitted_at"))
+        .annotate(n=Count("id"), oldest=Min(Coalesce("submitted_at", "created_at")))
     )
     findings = []
     for row in queued:
@@ -111,7 +112,7 @@ def _stuck_finding(ctx, endpoint, queued, waited, threshold):
     if ctx.stall is None:
         late = ctx.now - timedelta(seconds=max(60.0, threshold / 2))
         overdue = len(Job.objects.filter(endpoint=endpoint, next_poll_at__lt=late).values_list("pk", flat=True)[:100])
-    diagnosis = diagnose_queue(endpoint, stall=ctx.stall, overdue=overdue, now=ctx.now)
+    diagnosis = diagnose_queue(endpoint, stall=ctx.stall, overdue=overdue, queued=queued, now=ctx.now)
     summary = f"{endpoint.name}: {queued} job(s) queued, the oldest for {waited:.0f} s. {diagnosis.sentence}"
     evidence = {
         "queued": queued,
@@ -128,18 +129,31 @@ def _stuck_finding(ctx, endpoint, queued, waited, threshold):
 # --- Failure rate ---------------------------------------------------------------------------------------------
 
 
+def _by_window(ctx, kind):
+    """Enabled endpoints grouped by their window, so each distinct window is one grouped query, not one per endpoint."""
+    groups: dict[int, list] = {}
+    for endpoint in _enabled(ctx, kind):
+        groups.setdefault(ctx.book.params(kind, endpoint.pk).window_seconds, []).append(endpoint)
+    return groups
+
+
 def rule_failure_rate(ctx):
     findings = []
-    for endpoint in _enabled(ctx, RuleKind.FAILURE_RATE):
-        params = ctx.book.params(RuleKind.FAILURE_RATE, endpoint.pk)
-        since = ctx.now - timedelta(seconds=params.window_seconds)
-        counts = Job.objects.filter(endpoint=endpoint, finished_at__gte=since).aggregate(
-            total=Count("id"), failed=Count("id", filter=Q(status__in=FAILED_STATES))
+    for window, endpoints in _by_window(ctx, RuleKind.FAILURE_RATE).items():
+        since = ctx.now - timedelta(seconds=window)
+        rows = (
+            Job.objects.filter(endpoint_id__in=[e.pk for e in endpoints], finished_at__gte=since)
+            .values("endpoint_id")
+            .annotate(total=Count("id"), failed=Count("id", filter=Q(status__in=FAILED_STATES)))
         )
-        total, failed = counts["total"], counts["failed"]
-        if total < max(1, params.min_count) or failed * 100 < params.threshold * total:
-            continue
-        findings.append(_failure_finding(endpoint, failed, total, since, params))
+        counts = {row["endpoint_id"]: row for row in rows}
+        for endpoint in endpoints:
+            params = ctx.book.params(RuleKind.FAILURE_RATE, endpoint.pk)
+            row = counts.get(endpoint.pk, {"total": 0, "failed": 0})
+            total, failed = row["total"], row["failed"]
+            if total < max(1, params.min_count) or failed * 100 < params.threshold * total:
+                continue
+            findings.append(_failure_finding(endpoint, failed, total, since, params))
     return findings
 
 
@@ -188,15 +202,16 @@ def rule_runaway(ctx):
         grace = timedelta(seconds=ctx.book.params(RuleKind.RUNAWAY, endpoint_id).threshold)
         if started_at + _execution_timeout(policy) + grace < ctx.now:
             by_endpoint.setdefault(endpoint_id, {"timeout": [], "cancel": []})["timeout"].append(pk)
-    for endpoint_id in endpoints:
-        cycle = timedelta(seconds=2 * endpoints[endpoint_id].poll_running_seconds)
-        ignored = running.filter(
-            endpoint_id=endpoint_id,
-            pk__in=StatusTransition.objects.filter(source="cancel", at__lt=ctx.now - cycle).values("job_id"),
-        )
-        for pk, last_polled in ignored.values_list("pk", "last_polled_at")[:100]:
-            if last_polled is not None:
-                by_endpoint.setdefault(endpoint_id, {"timeout": [], "cancel": []})["cancel"].append(pk)
+    # Running jobs we cancelled: the running set is small (one per busy worker), each joined on its transitions.
+    cancelled = running.annotate(cancel_at=Max("transitions__at", filter=Q(transitions__source="cancel"))).filter(
+        cancel_at__isnull=False, last_polled_at__isnull=False
+    )
+    for pk, endpoint_id, cancel_at, last_polled in cancelled.values_list(
+        "pk", "endpoint_id", "cancel_at", "last_polled_at"
+    )[:1000]:
+        cycles = timedelta(seconds=2 * endpoints[endpoint_id].poll_running_seconds)
+        if cancel_at < ctx.now - cycles and last_polled > cancel_at:
+            by_endpoint.setdefault(endpoint_id, {"timeout": [], "cancel": []})["cancel"].append(pk)
     return [_runaway_finding(endpoints[e], jobs) for e, jobs in by_endpoint.items()]
 
 
@@ -227,22 +242,21 @@ def _runaway_finding(endpoint, jobs):
 
 def rule_no_output(ctx):
     findings = []
-    for endpoint in _enabled(ctx, RuleKind.NO_OUTPUT):
-        params = ctx.book.params(RuleKind.NO_OUTPUT, endpoint.pk)
-        since = ctx.now - timedelta(seconds=params.window_seconds)
-        ids = list(
-            Job.objects.filter(endpoint=endpoint, finished_at__gte=since, completed_without_output=True)
-            .order_by("-finished_at")
-            .values_list("pk", flat=True)[:1000]
+    for window, endpoints in _by_window(ctx, RuleKind.NO_OUTPUT).items():
+        since = ctx.now - timedelta(seconds=window)
+        empty = Job.objects.filter(
+            endpoint_id__in=[e.pk for e in endpoints], finished_at__gte=since, completed_without_output=True
         )
-        if len(ids) <= params.threshold:
-            continue
-        minutes = params.window_seconds / 60
-        summary = f"{endpoint.name}: {len(ids)} job(s) COMPLETED without any output in {minutes:.0f} min."
-        evidence = {"count": len(ids), "window_seconds": params.window_seconds, "links": _job_links(ids)}
-        findings.append(
-            Finding(RuleKind.NO_OUTPUT, key_for(RuleKind.NO_OUTPUT, endpoint.pk), summary, endpoint.pk, evidence)
-        )
+        counts = dict(empty.values("endpoint_id").annotate(n=Count("id")).values_list("endpoint_id", "n"))
+        for endpoint in endpoints:
+            count = counts.get(endpoint.pk, 0)
+            if count <= ctx.book.params(RuleKind.NO_OUTPUT, endpoint.pk).threshold:
+                continue
+            ids = list(empty.filter(endpoint=endpoint).order_by("-finished_at").values_list("pk", flat=True)[:50])
+            summary = f"{endpoint.name}: {count} job(s) COMPLETED without any output in {window / 60:.0f} min."
+            evidence = {"count": count, "window_seconds": window, "links": _job_links(ids)}
+            key = key_for(RuleKind.NO_OUTPUT, endpoint.pk)
+            findings.append(Finding(RuleKind.NO_OUTPUT, key, summary, endpoint.pk, evidence))
     return findings
 
 
@@ -250,27 +264,29 @@ def rule_no_output(ctx):
 
 
 def rule_results_at_risk(ctx):
+    lost: dict[int, list] = {}
+    for window, endpoints in _by_window(ctx, RuleKind.RESULTS_AT_RISK).items():
+        rows = LostResult.objects.filter(
+            endpoint_id__in=[e.pk for e in endpoints], at__gte=ctx.now - timedelta(seconds=window)
+        ).order_by("-at")
+        for job_id, endpoint_id in rows.values_list("job_id", "endpoint_id")[:5000]:
+            lost.setdefault(endpoint_id, []).append(job_id)
     endpoints = {e.pk: e for e in _enabled(ctx, RuleKind.RESULTS_AT_RISK)}
-    findings = []
-    for endpoint_id, endpoint in endpoints.items():
-        params = ctx.book.params(RuleKind.RESULTS_AT_RISK, endpoint_id)
-        share = params.threshold / 100
-        lost = list(
-            LostResult.objects.filter(
-                endpoint_id=endpoint_id, at__gte=ctx.now - timedelta(seconds=params.window_seconds)
-            )
-            .order_by("-at")
-            .values_list("job_id", flat=True)[:1000]
-        )
-        # Unarchived finished jobs are still due for a poll, so the partial index of due jobs holds them all.
-        risky = Job.objects.filter(endpoint_id=endpoint_id, next_poll_at__isnull=False, archived=False).filter(
-            Q(mode="run", finished_at__lt=ctx.now - RUN_RETENTION * share)
-            | Q(mode="runsync", finished_at__lt=ctx.now - RUNSYNC_RETENTION * share)
-        )
-        at_risk = list(risky.values_list("pk", flat=True)[:1000])
-        if lost or at_risk:
-            findings.append(_risk_finding(endpoint, lost, at_risk, params))
-    return findings
+    # Unarchived finished jobs are still due for a poll, so the partial index of due jobs holds them all.
+    at_risk: dict[int, list] = {}
+    unarchived = Job.objects.filter(
+        endpoint_id__in=list(endpoints), next_poll_at__isnull=False, archived=False, finished_at__isnull=False
+    )
+    for pk, endpoint_id, mode, finished_at in unarchived.values_list("pk", "endpoint_id", "mode", "finished_at")[:5000]:
+        share = ctx.book.params(RuleKind.RESULTS_AT_RISK, endpoint_id).threshold / 100
+        retention = RUNSYNC_RETENTION if mode == "runsync" else RUN_RETENTION
+        if finished_at < ctx.now - retention * share:
+            at_risk.setdefault(endpoint_id, []).append(pk)
+    return [
+        _risk_finding(endpoints[e], lost.get(e, []), at_risk.get(e, []), ctx.book.params(RuleKind.RESULTS_AT_RISK, e))
+        for e in sorted(set(lost) | set(at_risk))
+        if e in endpoints
+    ]
 
 
 def _risk_finding(endpoint, lost, at_risk, params):

@@ -16,6 +16,8 @@ MASKS = (
     (re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.I), "<n>"),
 )
 MESSAGE_CHARS = 500
+# runpod-python reports the type as Python's repr of the class: "<class 'RuntimeError'>".
+CLASS_REPR = re.compile(r"<class '([\w.]+)'>")
 
 
 def mask(message: str) -> str:
@@ -32,6 +34,8 @@ def error_parts(status: str, error_raw: str, error=None) -> tuple[str, str]:
         message = str(parsed.get("error_message") or parsed.get("message") or "")
     else:
         kind, message = status, error_raw or ""
+    if match := CLASS_REPR.fullmatch(kind.strip()):
+        kind = match.group(1)
     if not message and status == "TIMED_OUT":
         message = "execution timeout exceeded"
     return kind.strip()[:200] or status, message.strip().splitlines()[0] if message.strip() else ""

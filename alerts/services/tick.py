@@ -4,9 +4,13 @@ import time
 
 from django.utils import timezone
 
+from alerts.models import Marker
+
 from .feed import transitions_read
 from .lifecycle import alerts_sync
 from .rules import rules_evaluate
+
+EVALUATED_MARKER = "alerts_evaluated"
 
 
 def alerts_evaluate(now=None) -> dict:
@@ -16,5 +20,7 @@ def alerts_evaluate(now=None) -> dict:
     added = transitions_read()
     findings = rules_evaluate(now)
     result = alerts_sync(findings, now=now)
+    # When rules were last evaluated: the alerts page shows it, and tests wait on it.
+    Marker.objects.update_or_create(name=EVALUATED_MARKER, defaults={"at": timezone.now()})
     result.update(added, findings=len(findings), ms=round((time.perf_counter() - started) * 1000, 1))
     return result

@@ -163,3 +163,28 @@ def test_a_disabled_rule_raises_nothing(fresh_poll):
     queued(endpoint, waited=500)
     RuleSetting.objects.create(kind=RuleKind.STUCK_QUEUE, enabled=False)
     assert findings_of(RuleKind.STUCK_QUEUE) == []
+
+
+def test_signatures_mask_numbers_ids_paths_and_hex():
+    """Messages that differ only in numbers, ids, paths or hex share a signature; the class repr is shortened."""
+    from alerts.services.signatures import error_signature
+
+    a = error_signature(
+        "FAILED", '{"error_type": "<class \'RuntimeError\'>", "error_message": "CUDA OOM at 0x7f3a on 2"}'
+    )
+    b = error_signature(
+        "FAILED", '{"error_type": "<class \'RuntimeError\'>", "error_message": "CUDA OOM at 0x11 on 7"}'
+    )
+    assert a == b and a[1:] == ("RuntimeError", "CUDA OOM at <hex> on <n>")
+    c = error_signature("FAILED", "cannot open /data/run-1/in.png for 3f2b8c1e-1111-4222-8333-123456789abc")
+    assert c[2] == "cannot open <path> for <id>"
+    assert error_signature("TIMED_OUT", "")[1:] == ("TIMED_OUT", "execution timeout exceeded")
+
+
+def test_an_empty_queue_at_runpod_means_our_polling_is_behind(fresh_poll):
+    """RunPod's /health says nothing is queued or running while jobs wait here: the poller is behind."""
+    endpoint = make_endpoint()
+    snapshot(endpoint, idle=2, in_queue=0)
+    queued(endpoint, waited=300, count=4)
+    [finding] = findings_of(RuleKind.STUCK_QUEUE)
+    assert finding.evidence["cause"] == "polling_behind" and "RunPod reports an empty queue" in finding.summary
