@@ -1,7 +1,6 @@
 """What people do to jobs and endpoints: submit, track, cancel, retry, run again, purge. Each is audited."""
 
 import json
-import logging
 from urllib.parse import urlparse
 
 from django.db import transaction
@@ -12,12 +11,11 @@ from jobs.models import Endpoint, Job, JobStatus
 
 from .audit import audit_record, audit_runpod_error
 from .clients import client_for
+from .enqueue import enqueue_on_commit
 from .errors import ActionError, InputError, describe_error
 from .ids import runpod_id_checked
 from .state import job_transition, retry_fields
 from .storable import storable_json
-
-logger = logging.getLogger(__name__)
 
 POLICY_LIMITS_MS = {
     # name: (smallest, largest), from runpod-api.md (Request options).
@@ -148,18 +146,8 @@ def job_submit(
             message=f"/{mode}{' (stream)' if streaming else ''} to {endpoint.name}",
             remote_addr=remote_addr,
         )
-        transaction.on_commit(lambda: _enqueue_send(job.pk))
+        enqueue_on_commit("send_job", job.pk, what="job")
     return job
-
-
-def _enqueue_send(job_pk):
-    from jobs.tasks import send_job
-
-    try:
-        send_job.delay(job_pk)
-    except Exception:
-        # The broker is down; the job stays PENDING and the poll tick sends it when the broker is back.
-        logger.warning("could not enqueue job %s; the poll tick will pick it up", job_pk, exc_info=True)
 
 
 def job_track(*, endpoint, runpod_id, streaming=False, user=None, remote_addr=None) -> Job:

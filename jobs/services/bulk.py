@@ -34,6 +34,7 @@ from jobs.selectors.bulk import bulk_groups, bulk_job_ids
 from .actions import job_cancel, job_retry, job_run_again
 from .audit import audit_record
 from .clients import shared_pool
+from .enqueue import enqueue_on_commit
 from .errors import ActionError, InputError
 from .tracking import job_stop_tracking
 
@@ -204,18 +205,8 @@ def bulk_start(*, kind, filters, filter_query="", confirm="", user=None, remote_
             detail={"bulk": bulk.pk, "filter": filter_query, "total": count},
             remote_addr=remote_addr,
         )
-        transaction.on_commit(lambda: _enqueue(bulk.pk))
+        enqueue_on_commit("run_bulk_action", bulk.pk, what="bulk action")
     return bulk
-
-
-def _enqueue(bulk_pk):
-    from jobs.tasks import run_bulk_action
-
-    try:
-        run_bulk_action.delay(bulk_pk)
-    except Exception:
-        # The broker is down; the poll tick enqueues batches nobody works on once it is back.
-        logger.warning("could not enqueue bulk action %s; the poll tick will pick it up", bulk_pk, exc_info=True)
 
 
 def bulk_stop(*, bulk, user=None, remote_addr=None) -> bool:
