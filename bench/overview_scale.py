@@ -67,6 +67,11 @@ FROM jobs_endpoint e CROSS JOIN generate_series(0, %(snapshots)s - 1) AS s
 """
 
 
+def database_name(endpoints: int, jobs: int) -> str:
+    """One database per size; a small run's own, so it never replaces the full-size data."""
+    return f"bench_overview_{endpoints}" if jobs == 1_000_000 else f"bench_overview_{endpoints}_{jobs}"
+
+
 def seeded(connection) -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT obj_description('jobs_job'::regclass, 'pg_class')")
@@ -262,7 +267,7 @@ def run_one(args) -> None:
         CACHE_KEY_PREFIX=f"bench-overview-{os.getpid()}",
     )
     os.environ.setdefault("DEBUG", "no")
-    url = pg_create(f"bench_overview_{args.one}")
+    url = pg_create(database_name(args.one, args.jobs))
     django_setup(url)
     result = measure_size(args.one, args.jobs, args.iterations)
     result["postgres"] = postgres_version(url)
@@ -317,7 +322,7 @@ def main(argv=None) -> dict:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--seed-only"]:
-        django_setup(pg_create(f"bench_overview_{sys.argv[2]}"))
+        django_setup(pg_create(database_name(int(sys.argv[2]), int(sys.argv[3]))))
         print(seed(int(sys.argv[2]), int(sys.argv[3])))
     else:
         main()

@@ -34,6 +34,7 @@ BENCHMARKS = {
     ),
     "capture": ("capture.py", ["--small"], []),
     "page_speed": ("page_speed.py", ["--small"], []),
+    "overview_scale": ("overview_scale.py", ["--small"], []),
     "memory": ("memory.py", ["--small"], []),
     "stream_latency": ("stream_latency.py", ["--small"], []),
     "proxy_overhead": ("proxy_overhead.py", ["--small"], []),

@@ -31,7 +31,9 @@ def test_every_page_renders_and_is_saved(login_as, demo):
     session = login_as("olivia")
     page = session.page
     expect(page.locator(".endpoint-card")).to_have_count(3)
-    expect(page.locator(".endpoint-card.state-error")).to_contain_text("refuses this endpoint's API key")
+    expect(page.locator(".endpoint-card.state-error[data-attention=key_refused]")).to_contain_text(
+        "refuses this endpoint's API key"
+    )
     expect(page.locator(".endpoint-card svg.chart-svg").first).to_be_visible()
     session.shot("overview", docs_name="overview")
 
