@@ -36,6 +36,18 @@ RETRYABLE_STATES = frozenset({FAILED, TIMED_OUT})
 # Counted as failures by charts and stats: the final states a retry can restart.
 FAILED_STATES = RETRYABLE_STATES
 
+# The counters of a /health answer, as the client's Health result and HealthSnapshot name them.
+HEALTH_JOB_COUNTS = ("jobs_completed", "jobs_failed", "jobs_in_progress", "jobs_in_queue", "jobs_retried")
+HEALTH_WORKER_COUNTS = (
+    "workers_idle",
+    "workers_initializing",
+    "workers_ready",
+    "workers_running",
+    "workers_throttled",
+    "workers_unhealthy",
+)
+HEALTH_COUNTS = HEALTH_JOB_COUNTS + HEALTH_WORKER_COUNTS
+
 # Column sizes: a RunPod job id (about 40 characters in practice), a status, a worker id.
 RUNPOD_ID_MAX_LENGTH = 200
 STATUS_MAX_LENGTH = 40

@@ -277,14 +277,7 @@ class HealthSnapshot(models.Model):
 
     @property
     def workers_total(self) -> int:
-        return (
-            self.workers_idle
-            + self.workers_initializing
-            + self.workers_ready
-            + self.workers_running
-            + self.workers_throttled
-            + self.workers_unhealthy
-        )
+        return sum(getattr(self, name) for name in constants.HEALTH_WORKER_COUNTS)
 
 
 class AuditEntry(models.Model):

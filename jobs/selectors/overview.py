@@ -17,6 +17,7 @@ from enum import IntEnum
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 
+from jobs.constants import HEALTH_WORKER_COUNTS
 from jobs.models import Endpoint, HealthSnapshot, Job
 
 from .endpoints import (
@@ -62,12 +63,7 @@ HEALTH_FIELDS = (
     "taken_at",
     "jobs_in_queue",
     "jobs_in_progress",
-    "workers_idle",
-    "workers_initializing",
-    "workers_ready",
-    "workers_running",
-    "workers_throttled",
-    "workers_unhealthy",
+    *HEALTH_WORKER_COUNTS,
 )
 ENDPOINT_FIELDS = ("id", "name", "enabled", "auth_failed_at", "not_found_at", "backoff_until")
 
@@ -116,14 +112,7 @@ class HealthState:
 
     @property
     def workers_total(self) -> int:
-        return (
-            self.workers_idle
-            + self.workers_initializing
-            + self.workers_ready
-            + self.workers_running
-            + self.workers_throttled
-            + self.workers_unhealthy
-        )
+        return sum(getattr(self, name) for name in HEALTH_WORKER_COUNTS)
 
 
 @dataclass(slots=True)

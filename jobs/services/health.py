@@ -8,6 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from jobs import runpod
+from jobs.constants import HEALTH_COUNTS
 from jobs.models import HealthSnapshot
 
 from .aio import run_sync
@@ -17,24 +18,10 @@ from .storable import INT_RANGE, storable_int, storable_json
 
 logger = logging.getLogger(__name__)
 
-HEALTH_FIELDS = (
-    "jobs_completed",
-    "jobs_failed",
-    "jobs_in_progress",
-    "jobs_in_queue",
-    "jobs_retried",
-    "workers_idle",
-    "workers_initializing",
-    "workers_ready",
-    "workers_running",
-    "workers_throttled",
-    "workers_unhealthy",
-)
-
 
 def health_store(endpoint, health, *, now=None) -> HealthSnapshot:
     now = now or timezone.now()
-    counts = {name: storable_int(getattr(health, name), INT_RANGE) or 0 for name in HEALTH_FIELDS}
+    counts = {name: storable_int(getattr(health, name), INT_RANGE) or 0 for name in HEALTH_COUNTS}
     snapshot = HealthSnapshot.objects.create(endpoint=endpoint, taken_at=now, raw=storable_json(health.raw), **counts)
     type(endpoint).objects.filter(pk=endpoint.pk).update(last_health_at=now)
     return snapshot
