@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from alerts.models import JobFailure, LostResult, RuleKind
 from jobs.constants import FAILED_STATES, IN_PROGRESS, IN_QUEUE
-from jobs.models import Endpoint, Job
+from jobs.models import Endpoint, HealthSnapshot, Job
 from jobs.services.state import RUN_RETENTION, RUNSYNC_RETENTION
 
 from .diagnosis import diagnose_queue
@@ -103,8 +103,16 @@ def rule_stuck_queue(ctx):
 
 
 def _queue_moving(endpoint, since) -> bool:
-    finished = Job.objects.filter(endpoint=endpoint, finished_at__gte=since).exists()
-    return finished or Job.objects.filter(endpoint=endpoint, status=IN_PROGRESS, started_at__gte=since).exists()
+    """Something finished or started here since `since`, or RunPod's own counters say it finished jobs meanwhile
+    (our polling can trail a fast-draining queue; /health does not)."""
+    if Job.objects.filter(endpoint=endpoint, finished_at__gte=since).exists():
+        return True
+    if Job.objects.filter(endpoint=endpoint, status=IN_PROGRESS, started_at__gte=since).exists():
+        return True
+    snapshots = HealthSnapshot.objects.filter(endpoint=endpoint).order_by("-taken_at")
+    latest = snapshots.values_list("jobs_completed", "jobs_failed").first()
+    before = snapshots.filter(taken_at__lt=since).values_list("jobs_completed", "jobs_failed").first()
+    return latest is not None and before is not None and sum(latest) > sum(before)
 
 
 def _stuck_finding(ctx, endpoint, queued, waited, threshold):

@@ -8,7 +8,7 @@ from django.utils import timezone
 from alerts.models import RuleKind, RuleSetting
 from alerts.services import rules_evaluate
 from alerts.services.feed import transitions_read
-from jobs.models import StatusTransition
+from jobs.models import HealthSnapshot, StatusTransition
 from tests.alerts.conftest import finished, queued, snapshot
 from tests.factories import make_endpoint, make_job
 
@@ -188,3 +188,14 @@ def test_an_empty_queue_at_runpod_means_our_polling_is_behind(fresh_poll):
     queued(endpoint, waited=300, count=4)
     [finding] = findings_of(RuleKind.STUCK_QUEUE)
     assert finding.evidence["cause"] == "polling_behind" and "RunPod reports an empty queue" in finding.summary
+
+
+def test_a_queue_runpod_is_draining_is_not_stuck_even_when_our_polling_trails(fresh_poll):
+    """No job finished in our records yet, but /health's completed counter grew within the threshold."""
+    endpoint = make_endpoint()
+    old = snapshot(endpoint, ago=200, running=4, in_queue=400)
+    HealthSnapshot.objects.filter(pk=old.pk).update(jobs_completed=100)
+    new = snapshot(endpoint, ago=5, running=4, in_queue=300)
+    HealthSnapshot.objects.filter(pk=new.pk).update(jobs_completed=200)
+    queued(endpoint, waited=300, count=3)
+    assert findings_of(RuleKind.STUCK_QUEUE) == []
