@@ -113,7 +113,7 @@ class SimulatorProcess:
         command += ["--config", self._config_file.name]
         env = {**os.environ, "DATABASE_URL": "sqlite:///:memory:"}
         self.proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, env=env)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # Django starts slowly on a machine this busy
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{self.url}/_sim/stats", timeout=1, trust_env=False).status_code == 200:
