@@ -117,7 +117,12 @@ def merge_summary(old: str, new: str) -> str:
         return new
     by_item = {item(row): row for row in fresh}
     merged = [by_item.pop(item(row), row) for row in before]
-    return "\n".join([*head, *merged, *by_item.values()]) + "\n"
+    for name, row in by_item.items():
+        # A new row goes after the last one of its issue item ("1. ..."), or at the end.
+        number = name.split(" ", 1)[0]
+        at = max((i + 1 for i, old in enumerate(merged) if item(old).split(" ", 1)[0] == number), default=len(merged))
+        merged.insert(at, row)
+    return "\n".join([*head, *merged]) + "\n"
 
 
 def main(argv=None) -> None:
