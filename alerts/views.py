@@ -148,5 +148,5 @@ def healthz(request):
     except DatabaseError:
         return JsonResponse({"status": "error", "reason": "The database does not answer."}, status=503)
     if stall is not None:
-        return JsonResponse({"status": "stalled", "reason": stall.reason}, status=503)
+        return JsonResponse({"status": "stalled", "reason": stall.public_reason}, status=503)
     return JsonResponse({"status": "ok"})

@@ -35,6 +35,12 @@ class Stall:
     waiting: int  # active jobs overdue for a poll (capped)
     reason: str
 
+    @property
+    def public_reason(self) -> str:
+        """For /healthz, which anyone can read: the stall without how many jobs this install has."""
+        since = "yet" if self.seconds is None else f"for {self.seconds:.0f} s"
+        return f"No poll round has finished {since} while jobs wait to be polled."
+
 
 def polling_stall(now=None, *, threshold=None) -> Stall | None:
     """A Stall when no poll round finished for `threshold` seconds while jobs are overdue for a poll, else None.

@@ -101,7 +101,11 @@ def test_healthz_needs_no_login_and_answers_503_when_polling_stalled(db):
     assert client.get("/healthz").status_code == 200
     make_job(endpoint, next_poll_at=timezone.now() - timedelta(seconds=90))
     response = client.get("/healthz")
-    assert response.status_code == 503 and "No poll round has finished" in response.json()["reason"]
+    assert response.json() == {
+        "status": "stalled",
+        "reason": "No poll round has finished yet while jobs wait to be polled.",
+    }
+    assert response.status_code == 503
     poll_heartbeat()
     assert client.get("/healthz").json() == {"status": "ok"}
     assert Job.objects.count() == 1 and "job" not in client.get("/healthz").content.decode()
