@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/*.in requirements/lock.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test test-fast lint format bench bench-full chromium proxy-js prometheus clean
+.PHONY: install run test test-fast lint format bench bench-full chromium proxy-js sso-provider prometheus clean
 
 $(STAMP):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -25,10 +25,13 @@ chromium:
 proxy-js:
 	@bash scripts/ensure-proxy-js.sh
 
+sso-provider:
+	@bash scripts/ensure-sso-provider.sh
+
 prometheus:
 	@bash scripts/ensure-prometheus.sh
 
-test: install chromium proxy-js prometheus
+test: install chromium proxy-js sso-provider prometheus
 	$(BIN)/python scripts/test.py
 
 test-fast: install

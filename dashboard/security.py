@@ -91,7 +91,13 @@ def bounded(text: str, limit: int = DESCRIPTION_MAX_CHARS) -> str:
 def audit_login(sender, request, user, **kwargs):
     from jobs.services import audit_record
 
-    audit_record(action="login", user=user, message="Logged in", remote_addr=client_ip(request))
+    # authenticate() marks the backend that let the user in: single sign-on's is named with its provider and role.
+    if getattr(user, "backend", "") == "dashboard.sso.RoleMappingOIDCBackend":
+        roles = ", ".join(sorted(user.groups.values_list("name", flat=True))) or "no role"
+        message = f"Logged in through {settings.OIDC_PROVIDER_NAME} as {roles}"
+    else:
+        message = "Logged in"
+    audit_record(action="login", user=user, message=message, remote_addr=client_ip(request))
 
 
 def audit_login_failed(sender, credentials, request=None, **kwargs):
@@ -101,9 +107,10 @@ def audit_login_failed(sender, credentials, request=None, **kwargs):
     if request is None:
         return
     throttled = getattr(request, "axes_locked_out", False)
-    audit_record(
-        action="login",
-        outcome="denied",
-        message=f"Login {'throttled' if throttled else 'failed'} for {bounded(login_username(request, credentials))!r}",
-        remote_addr=client_ip(request),
-    )
+    if request.resolver_match and request.resolver_match.url_name == "sso_callback":
+        # The provider's answer names nobody we trust yet (no mapped group, a bad token): say which path it was.
+        message = f"Sign-in through {settings.OIDC_PROVIDER_NAME} {'throttled' if throttled else 'refused'}"
+    else:
+        username = bounded(login_username(request, credentials))
+        message = f"Login {'throttled' if throttled else 'failed'} for {username!r}"
+    audit_record(action="login", outcome="denied", message=message, remote_addr=client_ip(request))

@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -167,10 +168,47 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 # Every login path goes through authenticate(), where django-axes refuses a throttled (username, address) pair first.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "dashboard.sso.PasswordLoginSwitchBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
 LOGOUT_REDIRECT_URL = "login"
+# Username-and-password sign-in (the login form and the admin's); off leaves only single sign-on.
+PASSWORD_LOGIN = envbool("PASSWORD_LOGIN", True)
+# Single sign-on through one OpenID Connect provider (dashboard/sso.py), on when OIDC_RP_CLIENT_ID is set.
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", "SSO")
+OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env("OIDC_RP_CLIENT_SECRET")
+OIDC_OP_ISSUER = env("OIDC_OP_ISSUER").rstrip("/")
+# Each endpoint defaults to the usual path under the issuer; set them when the provider's discovery says otherwise.
+OIDC_OP_AUTHORIZATION_ENDPOINT = env("OIDC_OP_AUTHORIZATION_ENDPOINT", f"{OIDC_OP_ISSUER}/auth")
+OIDC_OP_TOKEN_ENDPOINT = env("OIDC_OP_TOKEN_ENDPOINT", f"{OIDC_OP_ISSUER}/token")
+OIDC_OP_USER_ENDPOINT = env("OIDC_OP_USER_ENDPOINT", f"{OIDC_OP_ISSUER}/me")
+OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT", f"{OIDC_OP_ISSUER}/jwks")
+OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_USE_PKCE = True
+OIDC_USERNAME_CLAIM = env("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", "groups")
+# "provider-group=Role,…" with Role one of Viewers, Operators, Admins; the highest of a user's mapped groups wins.
+OIDC_ROLE_MAP = env("OIDC_ROLE_MAP", "dashboard-admins=Admins,dashboard-operators=Operators,dashboard-viewers=Viewers")
+# The role of someone in none of the mapped groups; empty refuses them.
+OIDC_DEFAULT_ROLE = env("OIDC_DEFAULT_ROLE", "")
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso_callback"
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
+OIDC_TIMEOUT = envint("OIDC_TIMEOUT", 10)
+if OIDC_RP_CLIENT_ID:
+    if not OIDC_OP_ISSUER and not env("OIDC_OP_AUTHORIZATION_ENDPOINT"):
+        raise ImproperlyConfigured("OIDC_RP_CLIENT_ID is set: set OIDC_OP_ISSUER (or each OIDC_OP_*_ENDPOINT) too.")
+    _roles = {"Viewers", "Operators", "Admins", ""}
+    if OIDC_DEFAULT_ROLE not in _roles or any(
+        p.partition("=")[2].strip() not in _roles - {""} for p in OIDC_ROLE_MAP.split(",") if p.strip()
+    ):
+        raise ImproperlyConfigured("OIDC_ROLE_MAP is provider-group=Role,… and roles are Viewers, Operators, Admins.")
+    AUTHENTICATION_BACKENDS.append("dashboard.sso.RoleMappingOIDCBackend")
 # Failed logins allowed for one username from one client address; then that pair waits LOGIN_RATE_WINDOW seconds
 # (each further failure restarts the wait). The same username from another address is not slowed.
 LOGIN_RATE_LIMIT = envint("LOGIN_RATE_LIMIT", 5)

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from alerts import views as alert_views
-from dashboard import hooks, views
+from dashboard import hooks, sso, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -31,11 +31,15 @@ urlpatterns = [
     path("healthz", alert_views.healthz, name="healthz"),
     path("hooks/runpod/<int:endpoint_pk>/<str:token>/", hooks.runpod_webhook, name="runpod_webhook"),
     path("", include("api.urls")),
+    # Before the admin's own: its login obeys PASSWORD_LOGIN too.
+    path("admin/login/", views.admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
     # RunPod's endpoint API, so RunPod's own clients can use the dashboard as their base URL (docs/proxy.md).
     path("v2/", include("proxy.urls")),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("oidc/authenticate/", sso.sso_start, name="sso_start"),
+    path("oidc/callback/", sso.sso_callback, name="sso_callback"),
 ]
 
 handler500 = "dashboard.errors.server_error"

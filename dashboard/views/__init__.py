@@ -2,7 +2,7 @@
 
 from .actions import job_cancel, job_retry, job_run_again, job_submit, job_track
 from .audit import audit_list
-from .auth import LoginView
+from .auth import LoginView, admin_login
 from .bulk import bulk_detail, bulk_new, bulk_stop
 from .endpoints import endpoint_detail, endpoint_purge, endpoint_stats_hx
 from .jobs import job_detail, job_json, job_list, job_live_hx, job_rows_hx, job_stream_hx
@@ -10,6 +10,7 @@ from .overview import endpoint_pin, overview, overview_hx
 
 __all__ = [
     "LoginView",
+    "admin_login",
     "audit_list",
     "bulk_detail",
     "bulk_new",

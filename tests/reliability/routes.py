@@ -54,7 +54,8 @@ ROUTES = [
     # A personal preference, open to every role (tested in tests/dashboard/test_overview_choices.py).
     Route("endpoint_pin", ("POST",), ("endpoint",), (("pinned", "1"),)),
 ]
-PUBLIC = {"login", "healthz"}
+# The ways in: single sign-on's start and callback (tests/sso) and the admin's login, which obeys PASSWORD_LOGIN.
+PUBLIC = {"login", "healthz", "sso_start", "sso_callback", "admin_login"}
 # RunPod cannot log in: its webhook is guarded by a secret token in the URL instead (tested on its own). Programs
 # use personal API tokens: /api/v1, /metrics and the /v2 proxy answer 401 themselves (tests/api, tests/proxy).
 TOKEN_GUARDED = {"runpod_webhook", "metrics"}
