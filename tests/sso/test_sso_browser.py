@@ -65,11 +65,15 @@ def test_an_operator_signs_in_through_the_provider_acts_and_signs_out(
     assert page.url.startswith(f"{live_server.url}/login/")
 
 
-def test_a_viewer_from_the_provider_sees_no_action_buttons(
+def test_a_viewer_signs_in_with_passwords_off_and_sees_no_action_buttons(
     transactional_db, live_server, sso_settings, oidc_provider, page
 ):
-    """The provider's viewers group gives the overview without the buttons that act on jobs."""
+    """With password login off the page offers only the button; the viewers group gives no buttons that act."""
+    sso_settings.PASSWORD_LOGIN = False
     provider_groups(oidc_provider, **{"victor": ["dash-viewers"]})
+    page.goto(f"{live_server.url}/login/")
+    assert page.locator("input[name=password]").count() == 0
+    page.screenshot(path=str(screenshot_dir() / "sso-login-passwords-off.png"), full_page=True)
     sign_in(page, live_server.url, "victor")
     assert page.locator("a", has_text="Submit a job").count() == 0
     assert list(User.objects.get(username="victor").groups.values_list("name", flat=True)) == ["Viewers"]
