@@ -402,6 +402,8 @@ PROXY_MAX_CONNECTIONS = envint("PROXY_MAX_CONNECTIONS", 20)
 BULK_CONFIRM_THRESHOLD = envint("BULK_CONFIRM_THRESHOLD", 100)
 BULK_MAX_JOBS = envint("BULK_MAX_JOBS", 50_000)
 BULK_TASK_SECONDS = envfloat("BULK_TASK_SECONDS", 60.0)
+# Jobs a bulk action acts on at once (threads of its task; RunPod takes 20 cancels at once); 0: in the task's thread.
+BULK_CONCURRENCY = envint("BULK_CONCURRENCY", 8)
 # Our own retention: 0 keeps everything.
 JOB_RETENTION_DAYS = envint("JOB_RETENTION_DAYS", 0)
 SNAPSHOT_RETENTION_DAYS = envint("SNAPSHOT_RETENTION_DAYS", 0)

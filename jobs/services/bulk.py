@@ -8,7 +8,10 @@ on, never acts on a job twice nor lets the next task overrun RunPod's limit.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import queue
+import threading
 import time
 import uuid
 from collections import Counter, deque
@@ -16,12 +19,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from jobs.constants import CANCELLABLE_STATES, RETRYABLE_STATES, is_final
 from jobs.models import (
+    AuditEntry,
     BulkAction,
     BulkItem,
     Job,
@@ -303,22 +307,115 @@ def bulk_run(bulk_id, *, budget_seconds=None) -> bool:
 
 
 def _work(bulk, token, pacer, deadline) -> bool:
-    while True:
-        pending = list(
-            BulkItem.objects.filter(bulk=bulk, state=Item.PENDING).order_by("id").values_list("id", "endpoint_id")[:100]
-        )
-        if not pending:
-            _finish(bulk, token, BulkAction.State.DONE)
+    """Feed the pending items, in order, to the acting threads; True if the time ran out with items left."""
+    workers = _Workers(bulk, settings.BULK_CONCURRENCY)
+    lease = _Lease(bulk, token)
+    try:
+        while True:
+            items = BulkItem.objects.filter(bulk=bulk, state=Item.PENDING).select_related("job", "job__endpoint")
+            pending = list(items.order_by("id")[:100])
+            if not pending:
+                workers.join()
+                # A claim a thread could not settle (its database write failed): say so rather than leave it.
+                BulkItem.objects.filter(bulk=bulk, state=Item.CLAIMED).update(
+                    state=Item.FAILED, reason="An unexpected error; see the worker's log.", finished_at=timezone.now()
+                )
+                _finish(bulk, token, BulkAction.State.DONE)
+                return False
+            for item in pending:
+                if lease.stop_asked():
+                    _finish(bulk, token, BulkAction.State.STOPPED)
+                    return False
+                if time.monotonic() > deadline:
+                    return True
+                if not _dispatch(bulk, lease, pacer, workers, item):
+                    return False
+    finally:
+        workers.close()
+
+
+def _dispatch(bulk, lease, pacer, workers, item) -> bool:
+    """Skip the item at once if the action does not apply; else wait for the endpoint's budget, claim it and hand
+    it to a thread. False if a stop came while waiting."""
+    decision = _decide_job(bulk.kind, item.job)
+    if not decision.act:
+        # An item a dead worker had claimed whose action shows only now (the poller recorded the cancel) is done.
+        if item.claimed_at is not None and _acted_since(bulk.kind, item.job, item.claimed_at):
+            _settle_recovered(bulk, item, item.job)
+        else:
+            _settle(item.pk, Item.SKIPPED, decision.reason)
+        return True
+    while (wait := pacer.wait_seconds(item.endpoint_id)) > 0:
+        time.sleep(min(wait, 1.0))
+        if lease.stop_asked(now=True):
+            _finish(bulk, lease.token, BulkAction.State.STOPPED)
             return False
-        for item_id, endpoint_id in pending:
-            if _stop_asked(bulk, token):
-                _finish(bulk, token, BulkAction.State.STOPPED)
-                return False
-            if time.monotonic() > deadline:
-                return True
-            if not _wait_turn(bulk, token, pacer, endpoint_id):
-                return False
-            _process(bulk, item_id, pacer)
+    now = timezone.now()
+    if BulkItem.objects.filter(pk=item.pk, state=Item.PENDING).update(state=Item.CLAIMED, claimed_at=now):
+        pacer.record(item.endpoint_id, now)
+        workers.submit(item)
+    return True
+
+
+class _Lease:
+    """The batch's lease, renewed, and whether a stop was asked, read at most every CHECK_SECONDS (two queries
+    per job would slow a thousand-job batch down more than RunPod's limit does)."""
+
+    CHECK_SECONDS = 0.5
+
+    def __init__(self, bulk, token):
+        self.bulk, self.token, self.checked = bulk, token, float("-inf")
+
+    def stop_asked(self, *, now=False) -> bool:
+        if not now and time.monotonic() - self.checked < self.CHECK_SECONDS:
+            return False
+        self.checked = time.monotonic()
+        return _stop_asked(self.bulk, self.token)
+
+
+class _Workers:
+    """Threads that act on claimed items, so the RunPod round trips of several jobs overlap (RunPod takes 20
+    cancels at once). Each runs in a copy of the caller's context (its shared connection pool) and closes its
+    database connection when it ends. With 0 threads, items are acted on in the caller's thread."""
+
+    def __init__(self, bulk, count):
+        self.bulk = bulk
+        self.queue: queue.Queue = queue.Queue(maxsize=max(1, count))
+        self.threads = []
+        for n in range(count):
+            context = contextvars.copy_context()
+            thread = threading.Thread(target=context.run, args=(self._loop,), name=f"bulk-{bulk.pk}-{n}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def submit(self, item):
+        if self.threads:
+            self.queue.put(item)
+        else:
+            _process(self.bulk, item)
+
+    def join(self):
+        """Wait until every submitted item is settled."""
+        if self.threads:
+            self.queue.join()
+
+    def close(self):
+        for _ in self.threads:
+            self.queue.put(None)
+        for thread in self.threads:
+            thread.join()
+
+    def _loop(self):
+        try:
+            while (item := self.queue.get()) is not None:
+                try:
+                    _process(self.bulk, item)
+                except Exception:
+                    logger.exception("bulk action %s: job %s", self.bulk.pk, item.job_id)
+                finally:
+                    self.queue.task_done()
+        finally:
+            connection.close()
 
 
 def _stop_asked(bulk, token) -> bool:
@@ -327,16 +424,6 @@ def _stop_asked(bulk, token) -> bool:
     if not BulkAction.objects.filter(pk=bulk.pk, lease_token=token).update(lease_until=lease):
         raise RuntimeError(f"lost the lease of bulk action {bulk.pk}")
     return BulkAction.objects.filter(pk=bulk.pk, stop_requested_at__isnull=False).exists()
-
-
-def _wait_turn(bulk, token, pacer, endpoint_id) -> bool:
-    """Sleep until the endpoint's budget has room, a second at a time so a stop is seen; False if stopped."""
-    while (wait := pacer.wait_seconds(endpoint_id)) > 0:
-        time.sleep(min(wait, 1.0))
-        if _stop_asked(bulk, token):
-            _finish(bulk, token, BulkAction.State.STOPPED)
-            return False
-    return True
 
 
 def _finish(bulk, token, state):
@@ -349,29 +436,26 @@ def _settle(item_id, state, reason="", **extra):
     BulkItem.objects.filter(pk=item_id).update(state=state, reason=reason[:300], finished_at=timezone.now(), **extra)
 
 
-def _process(bulk, item_id, pacer):
-    """Claim one item, then act on its job or record why not."""
-    now = timezone.now()
-    if not BulkItem.objects.filter(pk=item_id, state=Item.PENDING).update(state=Item.CLAIMED, claimed_at=now):
-        return
-    item = BulkItem.objects.select_related("job", "job__endpoint").get(pk=item_id)
-    job, user = item.job, bulk.created_by
-    decision = _decide_job(bulk.kind, job)
-    if not decision.act:
-        _settle(item_id, Item.SKIPPED, decision.reason)
-        return
-    pacer.record(item.endpoint_id, now)
+def _process(bulk, item):
+    """Act on a claimed item's job, read afresh (a poller may have moved it while it waited), and record how it
+    went."""
+    job = item.job
+    job.refresh_from_db()
     try:
-        new_job = _act(bulk.kind, job, item_id, user=user, remote_addr=bulk.remote_addr)
+        new_job = _act(bulk.kind, job, item.pk, user=bulk.created_by, remote_addr=bulk.remote_addr)
     except InputError as exc:  # the job changed since it was read: nothing was sent
-        _settle(item_id, Item.SKIPPED, str(exc))
+        # item.claimed_at is still the claim of a dead worker, if any: its action may have landed meanwhile.
+        if item.claimed_at is not None and _acted_since(bulk.kind, job, item.claimed_at):
+            _settle_recovered(bulk, item, job)
+        else:
+            _settle(item.pk, Item.SKIPPED, str(exc))
     except ActionError as exc:
-        _settle(item_id, Item.FAILED, str(exc))
+        _settle(item.pk, Item.FAILED, str(exc))
     except Exception:
         logger.exception("bulk action %s failed on job %s", bulk.pk, job.pk)
-        _settle(item_id, Item.FAILED, "An unexpected error; see the worker's log.")
+        _settle(item.pk, Item.FAILED, "An unexpected error; see the worker's log.")
     else:
-        _settle(item_id, Item.DONE, new_job=new_job)
+        _settle(item.pk, Item.DONE, new_job=new_job)
 
 
 def _act(kind, job, item_id, *, user, remote_addr):
@@ -392,16 +476,37 @@ def _act(kind, job, item_id, *, user, remote_addr):
     return None
 
 
+def _acted_since(kind, job, claimed_at) -> bool:
+    """Whether a job a dead worker had claimed shows the action. A cancelled job counts whoever recorded it: the
+    poller may have read RunPod's CANCELLED first (its round can have started before our claim); a retry must
+    show its own transition, which only the retry writes."""
+    if kind == Kind.CANCEL:
+        return Job.objects.filter(pk=job.pk, status=JobStatus.CANCELLED).exists()
+    return StatusTransition.objects.filter(job=job, source="retry", at__gte=claimed_at).exists()
+
+
+def _settle_recovered(bulk, item, job):
+    """Done by a worker that died before recording it: audit the job if that worker did not get to."""
+    audited = AuditEntry.objects.filter(job=job, action=bulk.kind, at__gte=item.claimed_at).exists()
+    if not audited:
+        audit_record(
+            action=bulk.kind,
+            user=bulk.created_by,
+            job=job,
+            message=f"Bulk action {bulk.pk}: done; noted after the worker that asked RunPod stopped",
+            remote_addr=bulk.remote_addr,
+        )
+    _settle(item.pk, Item.DONE)
+
+
 def _recover(bulk):
     """Items a dead worker left claimed: mark done the ones whose action is recorded on the job, send the ones
     that cannot have been acted on (or whose action is idempotent) back to the queue, and fail a retry that may
     have reached RunPod, since a second /retry would run the job twice."""
     for item in BulkItem.objects.filter(bulk=bulk, state=Item.CLAIMED).select_related("job"):
         if bulk.kind in (Kind.CANCEL, Kind.RETRY):
-            source = "cancel" if bulk.kind == Kind.CANCEL else "retry"
-            acted = StatusTransition.objects.filter(job=item.job, source=source, at__gte=item.claimed_at).exists()
-            if acted:
-                _settle(item.pk, Item.DONE)
+            if _acted_since(bulk.kind, item.job, item.claimed_at):
+                _settle_recovered(bulk, item, item.job)
                 continue
             if bulk.kind == Kind.RETRY:
                 _settle(item.pk, Item.FAILED, "The worker stopped during /retry: check whether RunPod retried it.")

@@ -2,6 +2,7 @@
 the simulator's documented /cancel limit. Every job must end CANCELLED once, with no 429 and no second action."""
 
 import pytest
+from django.conf import settings
 from django.db.models import Count
 
 from jobs import selectors, services
@@ -44,12 +45,17 @@ def test_a_bulk_cancel_survives_a_killed_worker_without_acting_twice(sim, sim_en
             interval=0.5,
             message="the second worker to finish the batch",
         )
+        # A job that started between our read and /cancel gets its CANCELLED from the poller's next read.
+        wait_for(
+            lambda: Job.objects.filter(pk__in=[j.pk for j in jobs], status="CANCELLED").count() == JOBS,
+            timeout=30,
+            message="every job CANCELLED here",
+        )
     finally:
         worker.stop()
     counts = dict(BulkItem.objects.filter(bulk=bulk).values_list("state").annotate(n=Count("id")).order_by())
-    assert counts == {"done": JOBS}, counts
-    for job in Job.objects.filter(pk__in=[j.pk for j in jobs]):
-        assert job.status == "CANCELLED", job.pk
+    others = BulkItem.objects.filter(bulk=bulk).exclude(state="done").values_list("state", "reason", "job__status")
+    assert counts == {"done": JOBS}, (counts, list(others))
     # Once each (the poller may record it first if the job moved between our read and our write).
     cancelled = StatusTransition.objects.filter(job__in=jobs, to_status="CANCELLED")
     assert cancelled.count() == JOBS
@@ -57,6 +63,6 @@ def test_a_bulk_cancel_survives_a_killed_worker_without_acting_twice(sim, sim_en
     assert AuditEntry.objects.filter(action="bulk_cancel").count() == 1
     after = sim.stats()
     calls = cancel_calls(after, sim_endpoint) - cancel_calls(before, sim_endpoint)
-    # At most the one call in flight when the worker died goes out twice (an idempotent /cancel).
-    assert JOBS <= calls <= JOBS + 1, calls
+    # At most the calls in flight when the worker died (one per acting thread) go out twice: /cancel is idempotent.
+    assert JOBS <= calls <= JOBS + settings.BULK_CONCURRENCY, calls
     assert after["responses"].get("429", 0) == before["responses"].get("429", 0)

@@ -10,6 +10,12 @@ from jobs.models import AuditEntry, BulkAction, BulkItem, Job, StatusTransition
 from tests.factories import make_endpoint, make_job
 
 
+@pytest.fixture(autouse=True)
+def bulk_in_this_thread(settings):
+    """Acting threads would not see a test's uncommitted rows; tests on committed data set their own."""
+    settings.BULK_CONCURRENCY = 0
+
+
 def cancel_filter(endpoint):
     return selectors.JobFilters(endpoint_id=endpoint.pk)
 
@@ -87,8 +93,12 @@ def test_an_empty_or_oversized_match_is_refused(db, settings):
     assert not BulkAction.objects.exists()
 
 
-def test_bulk_cancel_cancels_at_runpod_skips_finished_jobs_and_audits_each(transactional_db, sim_endpoint, operator):
-    """Long jobs at the simulator end CANCELLED once with one audit entry each; a finished one is skipped."""
+def test_bulk_cancel_cancels_at_runpod_skips_finished_jobs_and_audits_each(
+    transactional_db, sim_endpoint, operator, settings
+):
+    """Long jobs at the simulator, cancelled by 4 threads, end CANCELLED once with one audit entry each; a finished
+    one is skipped."""
+    settings.BULK_CONCURRENCY = 4
     jobs = [services.job_submit(endpoint=sim_endpoint, input={"simulate": {"seconds": 60}}) for _ in range(6)]
     for job in jobs:
         services.job_send(job.pk)
