@@ -323,12 +323,12 @@ def _work(bulk, token, pacer, deadline) -> bool:
                 _finish(bulk, token, BulkAction.State.DONE)
                 return False
             for item in pending:
-                if lease.stop_asked():
-                    _finish(bulk, token, BulkAction.State.STOPPED)
-                    return False
                 if time.monotonic() > deadline:
                     return True
-                if not _dispatch(bulk, lease, pacer, workers, item):
+                if lease.stop_asked() or not _dispatch(bulk, lease, pacer, workers, item):
+                    # The jobs in hand are settled before the batch shows as stopped.
+                    workers.close()
+                    _finish(bulk, token, BulkAction.State.STOPPED)
                     return False
     finally:
         workers.close()
@@ -336,7 +336,7 @@ def _work(bulk, token, pacer, deadline) -> bool:
 
 def _dispatch(bulk, lease, pacer, workers, item) -> bool:
     """Skip the item at once if the action does not apply; else wait for the endpoint's budget, claim it and hand
-    it to a thread. False if a stop came while waiting."""
+    it to a thread. False if a stop was asked while waiting."""
     decision = _decide_job(bulk.kind, item.job)
     if not decision.act:
         # An item a dead worker had claimed whose action shows only now (the poller recorded the cancel) is done.
@@ -348,7 +348,6 @@ def _dispatch(bulk, lease, pacer, workers, item) -> bool:
     while (wait := pacer.wait_seconds(item.endpoint_id)) > 0:
         time.sleep(min(wait, 1.0))
         if lease.stop_asked(now=True):
-            _finish(bulk, lease.token, BulkAction.State.STOPPED)
             return False
     now = timezone.now()
     if BulkItem.objects.filter(pk=item.pk, state=Item.PENDING).update(state=Item.CLAIMED, claimed_at=now):
@@ -400,10 +399,12 @@ class _Workers:
             self.queue.join()
 
     def close(self):
+        """Let the threads settle what they hold, then end them (again: nothing)."""
         for _ in self.threads:
             self.queue.put(None)
         for thread in self.threads:
             thread.join()
+        self.threads = []
 
     def _loop(self):
         try:

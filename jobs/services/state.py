@@ -102,12 +102,14 @@ def job_transition(job: Job, to: str, *, source: str, now=None, **fields) -> boo
         rows = rows.filter(archived=False)
     else:
         fields["status"] = to
-    if not rows.update(**fields):
-        return False
+    # One transaction: a process killed between the two writes must not leave a status without its transition.
+    with transaction.atomic():
+        if not rows.update(**fields):
+            return False
+        if to != old:
+            StatusTransition.objects.create(job=job, from_status=old, to_status=to, at=now, source=source)
     for name, value in fields.items():
         setattr(job, name, value)
-    if to != old:
-        StatusTransition.objects.create(job=job, from_status=old, to_status=to, at=now, source=source)
     return True
 
 
