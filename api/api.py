@@ -9,7 +9,7 @@ from ninja import NinjaAPI
 
 from . import errors
 from .auth import auth
-from .routes import audit, endpoints, jobs
+from .routes import audit, bulk, endpoints, jobs
 from .tokens import token_authenticate
 
 DESCRIPTION = """The RunPod job dashboard's data and actions for programs.
@@ -52,3 +52,4 @@ errors.install(api)
 api.add_router("", endpoints.router)
 api.add_router("", jobs.router)
 api.add_router("", audit.router)
+api.add_router("", bulk.router)

@@ -111,6 +111,11 @@ def bulk_decide(kind, *, status, sent, expired=False, polled=False, has_input=Tr
     raise ValueError(f"unknown bulk action {kind!r}")
 
 
+# What _decide_job reads, refreshed just before acting; and what a batch never reads (megabytes, perhaps).
+DECIDING_COLUMNS = ["status", "runpod_id", "expired", "next_poll_at", "tracking_stopped_at"]
+UNREAD_JOB_COLUMNS = ("output", "progress", "last_raw", "error", "error_raw")
+
+
 def _decide_job(kind, job: Job) -> Decision:
     return bulk_decide(
         kind,
@@ -312,7 +317,11 @@ def _work(bulk, token, pacer, deadline) -> bool:
     lease = _Lease(bulk, token)
     try:
         while True:
-            items = BulkItem.objects.filter(bulk=bulk, state=Item.PENDING).select_related("job", "job__endpoint")
+            items = (
+                BulkItem.objects.filter(bulk=bulk, state=Item.PENDING)
+                .select_related("job", "job__endpoint")
+                .defer(*(f"job__{name}" for name in UNREAD_JOB_COLUMNS))
+            )
             pending = list(items.order_by("id")[:100])
             if not pending:
                 workers.join()
@@ -441,7 +450,7 @@ def _process(bulk, item):
     """Act on a claimed item's job, read afresh (a poller may have moved it while it waited), and record how it
     went."""
     job = item.job
-    job.refresh_from_db()
+    job.refresh_from_db(fields=DECIDING_COLUMNS)
     try:
         new_job = _act(bulk.kind, job, item.pk, user=bulk.created_by, remote_addr=bulk.remote_addr)
     except InputError as exc:  # the job changed since it was read: nothing was sent
