@@ -7,7 +7,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from alerts.models import Alert, Silence
-from jobs.models import Endpoint, Job
+from jobs.models import BulkAction, Endpoint, Job
 from tests.factories import make_endpoint, make_job
 
 
@@ -43,6 +43,9 @@ ROUTES = [
     Route("job_retry", ("POST",), ("failed",)),
     Route("job_run_again", ("POST",), ("failed",)),
     Route("audit_list", ("GET",)),
+    Route("bulk_new", ("GET", "POST"), (), (("kind", "cancel"), ("status", "IN_QUEUE"))),
+    Route("bulk_detail", ("GET",), ("bulk",)),
+    Route("bulk_stop", ("POST",), ("bulk",)),
     Route("alerts:list", ("GET",)),
     Route("alerts:detail", ("GET",), ("alert",)),
     Route("alerts:acknowledge", ("POST",), ("alert",), (("note", "looking"),)),
@@ -76,6 +79,7 @@ class World:
     failed: Job
     alert: Alert
     silence: Silence
+    bulk: BulkAction
 
     @classmethod
     def make(cls, **endpoint_fields):
@@ -86,17 +90,18 @@ class World:
 
     @classmethod
     def around(cls, endpoint, job, failed):
-        """The world of these rows, with an alert and a silence of their own."""
+        """The world of these rows, with an alert, a silence and a bulk action of their own."""
         alert = Alert.objects.create(
             kind="stuck_queue", endpoint=endpoint, key=f"stuck_queue:{endpoint.pk}", summary="queued 3 min"
         )
         silence = Silence.objects.create(
             key="failure_rate:other", kind="failure_rate", until=timezone.now() + timedelta(hours=1), reason="deploy"
         )
-        return cls(endpoint, job, failed, alert, silence)
+        bulk = BulkAction.objects.create(kind="cancel", filter_query=f"endpoint={endpoint.pk}")
+        return cls(endpoint, job, failed, alert, silence, bulk)
 
     def url(self, route: Route) -> str:
-        rows = ("endpoint", "job", "failed", "alert", "silence")
+        rows = ("endpoint", "job", "failed", "alert", "silence", "bulk")
         args = [getattr(self, arg).pk if arg in rows else arg for arg in route.args]
         return reverse(route.name, args=args)
 

@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from alerts.models import Alert, Silence
-from jobs.models import AuditEntry, Endpoint, Job, StatusTransition
+from jobs.models import AuditEntry, BulkAction, Endpoint, Job, StatusTransition
 from tests.utils import logged_in
 
 from .routes import GETS, POSTS, PUBLIC, ROUTES, SELF_SERVICE, World, dashboard_url_names, token_guarded
@@ -30,6 +30,7 @@ def state():
         "audit_ok": AuditEntry.objects.exclude(outcome="denied").count(),
         "alerts": sorted(Alert.objects.values_list("pk", "state", "acknowledged_at")),
         "silences": sorted(Silence.objects.values_list("pk", "until")),
+        "bulk": sorted(BulkAction.objects.values_list("pk", "state", "stop_requested_at")),
         "endpoints": Endpoint.objects.count(),
     }
 
