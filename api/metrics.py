@@ -184,6 +184,11 @@ class DashboardCollector(Collector):
             "Poll rounds stopped by a 429 in a row (0 once one succeeds).",
             labels=["endpoint"],
         )
+        rate_limited = CounterMetricFamily(
+            "runpod_rate_limited_responses",
+            "429 answers RunPod gave the poller for this endpoint.",
+            labels=["endpoint"],
+        )
         due = GaugeMetricFamily(
             "runpod_poll_overdue", "How late the most overdue due job is.", labels=["endpoint"], unit="seconds"
         )
@@ -197,9 +202,10 @@ class DashboardCollector(Collector):
             calls.add_metric([name], _recent_calls(status_calls.get(endpoint.pk), second))
             limited.add_metric([name], int(bool(endpoint.backoff_until and endpoint.backoff_until > now)))
             backoffs.add_metric([name], endpoint.backoff_count)
+            rate_limited.add_metric([name], endpoint.rate_limited_total)
             overdue = (now - summary.oldest_due).total_seconds() if summary.oldest_due else 0.0
             due.add_metric([name], max(0.0, overdue))
-        yield from (poll_age, calls, limited, backoffs, due)
+        yield from (poll_age, calls, limited, backoffs, rate_limited, due)
 
     def _last_hour(self, summaries):
         family = GaugeMetricFamily(

@@ -58,6 +58,8 @@ class Endpoint(models.Model):
     auth_failed_at = models.DateTimeField(null=True, blank=True)
     backoff_until = models.DateTimeField(null=True, blank=True)
     backoff_count = models.PositiveIntegerField(default=0)
+    # Every 429 RunPod gave the poller for this endpoint, never reset: /metrics exports it as a counter.
+    rate_limited_total = models.PositiveBigIntegerField(default=0)
     last_poll_at = models.DateTimeField(null=True, blank=True)
     last_health_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)

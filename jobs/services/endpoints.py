@@ -14,7 +14,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from jobs import runpod
@@ -116,7 +116,8 @@ def endpoint_flag(endpoint, reason: StopReason | None, *, retry_after: float | N
         fields.update(not_found_at=now, last_error="RunPod does not know this endpoint id (404).")
     else:
         return
-    Endpoint.objects.filter(pk=endpoint.pk).update(**fields)
+    counted = {"rate_limited_total": F("rate_limited_total") + 1} if reason == StopReason.RATE else {}
+    Endpoint.objects.filter(pk=endpoint.pk).update(**fields, **counted)
     for name, value in fields.items():
         setattr(endpoint, name, value)
 

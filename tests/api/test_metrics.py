@@ -70,6 +70,14 @@ def test_metrics_show_queue_workers_and_finished_counts(client, metrics_token):
     assert found[("runpod_job_delay_seconds_sum", frozenset({ep}))] == pytest.approx(4.05)
 
 
+def test_429s_from_runpod_are_a_counter_per_endpoint(client, metrics_token):
+    """The poller's running total of 429s is exported as a counter, beside the current backoff."""
+    make_endpoint(name="busy", rate_limited_total=12, backoff_count=2)
+    found = samples(client.get("/metrics", headers={**metrics_token, "Accept": OPENMETRICS}).content.decode())
+    assert found[("runpod_rate_limited_responses_total", frozenset({("endpoint", "busy")}))] == 12
+    assert found[("runpod_rate_limit_backoffs", frozenset({("endpoint", "busy")}))] == 2
+
+
 def test_finished_counters_never_go_down_when_a_job_is_retried_or_deleted(client, metrics_token):
     """Counters are totals of transitions: a retried FAILED job or a pruned one does not lower them."""
     endpoint = make_endpoint(name="e")

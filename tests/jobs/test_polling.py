@@ -97,6 +97,17 @@ def test_429s_without_retry_after_back_off_doubling_up_to_one_rate_window(db):
     assert "backing off 10 s" in job.endpoint.last_error
 
 
+def test_every_429_is_counted_and_the_count_survives_recovery(db):
+    """The running total of 429s (a /metrics counter) grows with each one and is not reset when polling recovers."""
+    job = make_job(status="IN_QUEUE", next_poll_at=timezone.now())
+    for _ in range(3):
+        outcome = polling.batch_store([job], [runpod.RateLimitedError("slow down", status_code=429)])
+        endpoints.endpoint_flag(job.endpoint, outcome.stop, retry_after=outcome.retry_after)
+    endpoints.endpoint_mark_ok(job.endpoint)
+    job.endpoint.refresh_from_db()
+    assert job.endpoint.rate_limited_total == 3 and job.endpoint.backoff_count == 0
+
+
 def test_stream_chunks_are_numbered_in_order_across_batches(db):
     """Drained chunks get consecutive sequence numbers, batch after batch."""
     job = make_job(status="IN_PROGRESS", streaming=True, next_poll_at=timezone.now())
