@@ -107,7 +107,7 @@ def test_anything_a_card_shows_changing_ends_the_304s(as_viewer, three, change):
 
 def test_a_stale_snapshot_ends_the_304s(as_viewer, three):
     """A snapshot turning stale (the worker stopped) changes the card though no row changed."""
-    HealthSnapshot.objects.filter(endpoint=three[0]).update(taken_at=timezone.now() - timedelta(seconds=59))
+    HealthSnapshot.objects.filter(endpoint=three[0]).update(taken_at=timezone.now() - timedelta(seconds=30))
     etag = as_viewer.get(reverse("overview"))["ETag"]
     HealthSnapshot.objects.filter(endpoint=three[0]).update(taken_at=timezone.now() - timedelta(seconds=61))
     assert refresh(as_viewer, etag).status_code == 200
