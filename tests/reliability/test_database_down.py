@@ -53,7 +53,7 @@ def test_other_server_errors_stay_500s(viewer, world):
     """Only an unreachable database is a 503; a bug remains a plain 500 page."""
     client = Client(raise_request_exception=False)
     client.force_login(viewer)
-    with mock.patch("dashboard.views.overview.overview_context", side_effect=RuntimeError("a bug")):
+    with mock.patch("jobs.selectors.overview_rows", side_effect=RuntimeError("a bug")):
         response = client.get("/")
     assert response.status_code == 500
     assert "a bug" not in response.content.decode()
