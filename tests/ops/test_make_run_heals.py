@@ -53,6 +53,19 @@ def archived_after(run: MakeRun, job_id: int) -> int:
     return run.db(f"SELECT count(*) FROM jobs_job WHERE archived AND id > {job_id}")[0][0]  # noqa: S608 - an int
 
 
+def stop_the_current_worker(run: MakeRun):
+    """SIGSTOP the worker running now: on a loaded machine the one found after the kill may already have been
+    replaced (a new worker slow to take its first tick looks stuck to the short test stale period)."""
+    for _ in range(20):
+        worker = run.wait(lambda: worker_main(run), "the worker's main process")
+        try:
+            os.kill(worker.pid, signal.SIGSTOP)
+            return worker
+        except ProcessLookupError:
+            time.sleep(0.5)  # between its death and the next start; the loop bounds the wait
+    raise AssertionError("no worker stayed up long enough to be stopped")
+
+
 def test_make_run_restarts_a_dead_worker_and_a_stuck_one(clone, private_queue):
     """A SIGKILLed worker comes back, a SIGSTOPped one is replaced within the stale period; jobs keep archiving."""
     env = newcomer_env(
@@ -77,7 +90,7 @@ def test_make_run_restarts_a_dead_worker_and_a_stuck_one(clone, private_queue):
         assert "worker   | " in run.output()
         assert "worker died (exit code -9): restarting it in 1 s" in run.output()
 
-        os.kill(second.pid, signal.SIGSTOP)
+        second = stop_the_current_worker(run)
         gone.append(second)
         mark = last_job_id(run)
         # The check waits out one stale period from the worker's start, then runs every third of one (plus
