@@ -5,6 +5,7 @@ a new user gets: SQLite in the clone's var/, demo logins, the simulator and demo
 when none answers, the embedded broker. Ctrl-C (SIGINT to the terminal's process group) must stop all of it.
 """
 
+import contextlib
 import os
 import re
 import signal
@@ -98,7 +99,16 @@ class MakeRun:
 
     def stop(self):
         if self.proc.poll() is None:
+            # run.py starts each program in a session of its own, out of reach of killpg: take every descendant
+            # first, so a failed test leaves no dashboard running behind it.
+            try:
+                descendants = psutil.Process(self.proc.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                descendants = []
             os.killpg(self.proc.pid, signal.SIGKILL)
+            for process in descendants:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.kill()
             self.proc.wait(10)
 
 
