@@ -10,8 +10,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from alerts.models import Marker
 from jobs.models import Job
+from jobs.services.heartbeat import heartbeat_at, heartbeat_record
 
 POLL_MARKER = "poll_round"
 POLL_TASK = "jobs.tasks.poll_tick"
@@ -24,9 +24,8 @@ def heartbeat_on_task_done(sender=None, task=None, state=None, **kwargs):
 
 
 def poll_heartbeat(now=None) -> None:
-    now = now or timezone.now()
-    if not Marker.objects.filter(name=POLL_MARKER).update(at=now):
-        Marker.objects.get_or_create(name=POLL_MARKER, defaults={"at": now})
+    # Kept beside the workers' and beat's heartbeats (jobs.Heartbeat), one table for every "still alive" stamp.
+    heartbeat_record(POLL_MARKER, now=now)
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def polling_stall(now=None, *, threshold=None) -> Stall | None:
     """
     now = now or timezone.now()
     threshold = threshold if threshold is not None else settings.ALERT_POLL_STALL_SECONDS
-    last = Marker.objects.filter(name=POLL_MARKER).values_list("at", flat=True).first()
+    last = heartbeat_at(POLL_MARKER)
     if last is not None and last >= now - timedelta(seconds=threshold):
         return None
     overdue = Job.objects.filter(next_poll_at__lt=now - timedelta(seconds=threshold), endpoint__enabled=True)

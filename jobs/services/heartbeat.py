@@ -30,7 +30,8 @@ def heartbeat_record(name: str, *, now=None) -> None:
         logger.warning("could not record the %s heartbeat", name, exc_info=True)
 
 
-def _at(name):
+def heartbeat_at(name):
+    """When the named beat was last recorded, or None."""
     return Heartbeat.objects.filter(name=name).values_list("at", flat=True).first()
 
 
@@ -38,10 +39,10 @@ def worker_problem(hostname: str, *, stale_seconds=None, now=None) -> str | None
     """A sentence saying why the worker looks stuck, or None while it consumes (or beat sends nothing)."""
     stale = timedelta(seconds=stale_seconds or settings.HEARTBEAT_STALE_SECONDS)
     now = now or timezone.now()
-    sent = _at(Heartbeat.BEAT)
+    sent = heartbeat_at(Heartbeat.BEAT)
     if sent is None or sent < now - stale:
         return None  # no ticks to consume: beat's own check reports that
-    consumed = _at(worker_heartbeat_name(hostname))
+    consumed = heartbeat_at(worker_heartbeat_name(hostname))
     if consumed is None:
         return f"{hostname} has never taken a poll tick while beat sends them"
     if sent - consumed > stale:
@@ -54,7 +55,7 @@ def worker_problem(hostname: str, *, stale_seconds=None, now=None) -> str | None
 
 def beat_problem(*, stale_seconds=None, now=None) -> str | None:
     stale = timedelta(seconds=stale_seconds or settings.HEARTBEAT_STALE_SECONDS)
-    sent = _at(Heartbeat.BEAT)
+    sent = heartbeat_at(Heartbeat.BEAT)
     if sent is None:
         return "beat has never sent a poll tick"
     if sent < (now or timezone.now()) - stale:

@@ -35,9 +35,8 @@ def screenshot_dir() -> Path:
     return path
 
 
-# Package scope: Playwright's loop must be gone before other packages' tests call asyncio.run().
-@pytest.fixture(scope="package")
-def browser():
+def launched_chromium():
+    """Debian's Chromium through Playwright (a generator for fixtures to yield from); skips without it."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (run `make chromium`)")
     from playwright.sync_api import sync_playwright
@@ -46,6 +45,12 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+# Package scope: Playwright's loop must be gone before other packages' tests call asyncio.run().
+@pytest.fixture(scope="package")
+def browser():
+    yield from launched_chromium()
 
 
 @pytest.fixture

@@ -1,12 +1,10 @@
 """Single sign-on in Chromium against the real OIDC provider: the login page's button, the provider's login form,
 the overview with the role the groups claim gives, and signing out."""
 
-from pathlib import Path
-
 import pytest
 from django.contrib.auth.models import User
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, screenshot_dir
+from tests.browser.conftest import launched_chromium, screenshot_dir
 from tests.sso.conftest import provider_groups
 
 pytestmark = pytest.mark.browser
@@ -15,14 +13,7 @@ pytestmark = pytest.mark.browser
 # Module scope: Playwright's loop must be gone before other packages' tests call asyncio.run().
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (run `make chromium`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    yield from launched_chromium()
 
 
 @pytest.fixture
