@@ -1,7 +1,7 @@
 """Forms: submit a job, track one, confirm a purge, and the filters of the job and audit lists."""
 
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django import forms
 from django.utils import timezone
@@ -152,6 +152,17 @@ class PurgeForm(forms.Form):
         return self.cleaned_data["confirm"]
 
 
+class UtcDateTimeField(forms.DateTimeField):
+    """A moment with its offset applied: PostgreSQL refuses offsets past ±15:59, which a typed URL may carry."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        try:
+            return moment.astimezone(UTC) if moment is not None else None
+        except OverflowError:
+            raise forms.ValidationError("That date is out of range.", code="invalid") from None
+
+
 class JobFilterForm(forms.Form):
     """The job list's filters; they live in the URL, and a bad value is dropped rather than refused."""
 
@@ -160,8 +171,8 @@ class JobFilterForm(forms.Form):
     endpoint = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.Select)
     status = forms.ChoiceField(required=False)
     range = forms.ChoiceField(required=False, choices=[("", "Any time"), *RANGE_LABELS.items(), ("custom", "Custom")])
-    since = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    until = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    since = UtcDateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    until = UtcDateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     by = forms.ChoiceField(required=False)
     # An error group from the Failures page (alerts app); hidden, set by its links.
     group = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput)

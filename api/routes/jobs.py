@@ -40,7 +40,7 @@ class JobQuery(Schema):
         if self.by:
             # An unknown name matches no job, as on the page.
             user_id = get_user_model().objects.filter(username=self.by).values_list("id", flat=True).first() or 0
-        since, until = _aware(self.since), _aware(self.until)
+        since, until = _utc(self.since, "since"), _utc(self.until, "until")
         if self.range in RANGES:
             since, until = timezone.now() - RANGES[self.range], None
         return selectors.JobFilters(
@@ -63,8 +63,17 @@ class ChunkQuery(Schema):
     limit: int = Field(200, ge=1, le=1000)
 
 
-def _aware(moment):
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+def _utc(moment, field):
+    """The moment in UTC (UTC when it has no offset). PostgreSQL refuses offsets past ±15:59, which ISO 8601 allows,
+    so the offset is applied here; a moment that leaves the calendar once applied is the caller's error."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(422, "invalid", f"{field} is outside the dates this API can store.", field=field) from None
 
 
 def decode_cursor(text: str):

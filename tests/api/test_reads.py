@@ -183,3 +183,27 @@ def test_health_series_buckets_snapshots_over_a_window(token_viewer):
     assert max(b["values"]["jobs_in_queue"] for b in body["buckets"] if b["values"]) == 9
     assert token_viewer.get(f"{API}/endpoints/{endpoint.pk}/health", {"window": "2y"}).status_code == 422
     assert token_viewer.get(f"{API}/endpoints/{endpoint.pk}/health", {"points": 0}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "until, status",
+    [
+        # PostgreSQL refuses offsets past ±15:59, which ISO 8601 allows: the offset is applied before the query.
+        ("0413-07-28T17:34:20+22:21", 200),
+        # Applying the offset leaves the calendar: the caller's error, named.
+        ("0001-01-01T00:00:00+01:00", 422),
+    ],
+)
+def test_a_date_filter_with_any_offset_is_answered_not_a_500(token_operator, until, status):
+    """Found by Schemathesis in CI: an offset PostgreSQL cannot store gave a 500 on the list and the bulk dry run."""
+    make_job(status="FAILED")
+    listed = token_operator.get("/api/v1/jobs", {"until": until})
+    assert listed.status_code == status
+    preview = token_operator.post(
+        "/api/v1/bulk-actions/preview",
+        {"kind": "stop_tracking", "filters": {"until": until}},
+        content_type="application/json",
+    )
+    assert preview.status_code == status
+    if status == 422:
+        assert listed.json()["field"] == "until"
