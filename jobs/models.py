@@ -4,7 +4,10 @@ RunPod forgets a /run result 30 minutes after completion, a /runsync result afte
 once read; these tables keep all of it for as long as we choose.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -73,6 +76,18 @@ class Endpoint(models.Model):
     poll_lock_until = models.DateTimeField(null=True, blank=True)
     poll_lock_token = models.CharField(max_length=40, blank=True)
     status_calls = models.JSONField(default=dict, blank=True)
+
+    # What one second of a worker's GPU time costs, in US dollars; null means no price is set (costs are then shown
+    # as unknown, never as zero). Eight decimal places hold RunPod's per-second prices exactly.
+    price_per_second = models.DecimalField(
+        "price per second (USD)",
+        max_digits=12,
+        decimal_places=8,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="What one second of GPU time costs on this endpoint. Leave empty when unknown.",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
