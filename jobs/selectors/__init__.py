@@ -6,6 +6,7 @@ charts aggregate snapshots into a fixed number of time buckets in SQL.
 """
 
 from .audit import AUDIT_ACTIONS, AuditFilters, audit_list, users_for_filter
+from .costs import CostLine, CostSummary, cost_summary, filter_cost_total
 from .endpoints import (
     EndpointSummary,
     FinishedStats,
@@ -51,6 +52,8 @@ __all__ = [
     "Attention",
     "AuditFilters",
     "Bucket",
+    "CostLine",
+    "CostSummary",
     "Cursor",
     "EndpointSummary",
     "FinishedStats",
@@ -60,6 +63,7 @@ __all__ = [
     "Percentiles",
     "audit_list",
     "bucket_seconds",
+    "cost_summary",
     "endpoint_enabled",
     "endpoint_get",
     "endpoint_newest_finished",
@@ -68,6 +72,7 @@ __all__ = [
     "endpoint_summary",
     "endpoint_warnings",
     "endpoints_enabled",
+    "filter_cost_total",
     "finished_stats",
     "health_series",
     "health_series_many",

@@ -20,6 +20,7 @@ from .bulk import (
     bulk_start,
     bulk_stop,
 )
+from .costs import endpoint_price_set, price_parse
 from .endpoints import StopReason, endpoints_pollable
 from .errors import ActionError, InputError, describe_error
 from .health import endpoints_snapshot_health, history_prune
@@ -44,6 +45,7 @@ __all__ = [
     "bulk_stop",
     "check_submission",
     "describe_error",
+    "endpoint_price_set",
     "endpoint_purge_queue",
     "endpoints_pollable",
     "endpoints_snapshot_health",
@@ -59,4 +61,5 @@ __all__ = [
     "job_transition",
     "jobs_send_lost",
     "poll_round",
+    "price_parse",
 ]
