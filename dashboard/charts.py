@@ -7,6 +7,7 @@ No JavaScript library: each chart is a few paths with axes, a legend, and one ho
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from html import escape as esc
 
 from django.core.cache import cache
@@ -14,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from dashboard.templatetags.costs import usd_text
 from jobs import selectors
 
 WORKER_STATES = (
@@ -401,3 +403,135 @@ def overview_sparks(summaries, now) -> dict[int, SafeString]:
         found.update(drawn)
     # Our own markup, built escaped by line_chart before it went into the cache.
     return {pk: mark_safe(found[key]) for pk, key in keys.items()}  # noqa: S308
+
+
+# ---- Estimated cost per day, stacked by endpoint ------------------------------------------------------------------
+
+# Endpoints drawn in their own colour; the rest are summed as "Other endpoints".
+COST_SERIES_MAX = 6
+
+
+def money_ceiling(value: float) -> float:
+    """1, 2, 2.5 or 5 times a power of ten at or above a dollar amount, fractions of a cent included."""
+    if value <= 0:
+        return 1.0
+    exponent = 10 ** math.floor(math.log10(value))
+    return next(step * exponent for step in (1, 2, 2.5, 5, 10) if step * exponent >= value * (1 - 1e-12))
+
+
+def _money_label(value: float) -> str:
+    return usd_text(Decimal(repr(round(value, 10))))
+
+
+def _cost_series(summary):
+    """(key, label, css) per drawn endpoint, most expensive first, and the endpoint ids summed as "other"."""
+    priced = [line for line in summary.endpoints if line.amount > 0]
+    drawn = priced[:COST_SERIES_MAX] if len(priced) <= COST_SERIES_MAX else priced[: COST_SERIES_MAX - 1]
+    series = [(str(line.key), line.label, f"s{n}") for n, line in enumerate(drawn)]
+    other = {line.key for line in priced[len(drawn) :]}
+    if other:
+        series.append(("other", "Other endpoints", "s-other"))
+    return series, other
+
+
+def cost_chart(summary, *, title="Estimated cost per day, by endpoint"):
+    """Bars of each day's estimated cost, stacked by endpoint, with a dollar axis; one hover band per day."""
+    frame = FRAMES["large"]
+    series, other = _cost_series(summary)
+    amounts = []
+    for line in summary.days:
+        values = {key: Decimal(0) for key, _, _ in series}
+        for (day, endpoint_id), cost in summary.by_day_endpoint.items():
+            if day == line.key:
+                key = "other" if endpoint_id in other else str(endpoint_id)
+                if key in values:
+                    values[key] += cost
+        amounts.append(values)
+    totals = [float(sum(values.values(), Decimal(0))) for values in amounts]
+    top = money_ceiling(max(totals, default=0))
+    slot = frame.inner_width / max(len(amounts), 1)
+    width = max(slot * 0.7, 0.5)
+    parts = [_money_axes(frame, summary.days, top)]
+    for index, values in enumerate(amounts):
+        x = frame.left + slot * index + (slot - width) / 2
+        y = frame.top + frame.inner_height
+        for key, _, css in series:
+            height = frame.inner_height * float(values[key]) / top
+            if height > 0:
+                y -= height
+                parts.append(
+                    svg_tag('<rect class="bar c-{}" x="{}" y="{}" width="{}" height="{}"/>', css, x, y, width, height)
+                )
+    parts.append(_money_bands(frame, summary.days, amounts, series))
+    legend_values = [sum((values[key] for values in amounts), Decimal(0)) for key, _, _ in series]
+    return _money_figure(
+        _svg(frame, title, join_safe(parts), size="large"), series, legend_values, title, not any(totals)
+    )
+
+
+def _money_axes(frame, days, top):
+    parts = []
+    ticks = 4
+    for i in range(ticks + 1):
+        y = frame.top + frame.inner_height * (1 - i / ticks)
+        parts.append(
+            svg_tag(
+                '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+                '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>',
+                frame.left,
+                frame.width - frame.right,
+                y,
+                y,
+                frame.left - 4,
+                y + 3.5,
+                _money_label(top * i / ticks),
+            )
+        )
+    slot = frame.inner_width / max(len(days), 1)
+    step = max(1, math.ceil(len(days) / 8))
+    for index in range(0, len(days), step):
+        x = frame.left + slot * (index + 0.5)
+        parts.append(
+            svg_tag(
+                '<text class="axis" x="{}" y="{}" text-anchor="middle">{}</text>',
+                x,
+                frame.height - 6,
+                days[index].key.strftime("%b %d"),
+            )
+        )
+    return join_safe(parts)
+
+
+def _money_bands(frame, days, amounts, series):
+    slot = frame.inner_width / max(len(days), 1)
+    bands = []
+    for index, (line, values) in enumerate(zip(days, amounts, strict=True)):
+        spent = [f"{label} {usd_text(values[key])}" for key, label, _ in series if values[key]]
+        text = f"{line.key:%a %b %d}: " + (
+            ", ".join(spent) + f"; total {usd_text(line.amount)}" if spent else "no cost"
+        )
+        bands.append(
+            svg_tag(
+                '<rect class="band" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
+                frame.left + slot * index,
+                frame.top,
+                slot,
+                frame.inner_height,
+                text,
+            )
+        )
+    return join_safe(bands)
+
+
+def _money_figure(svg, series, legend_values, title, empty):
+    legend = "".join(
+        f'<li><i class="sw c-{esc(css)}"></i>{esc(label)} <b>{usd_text(value)}</b></li>'
+        for (_, label, css), value in zip(series, legend_values, strict=True)
+    )
+    note = '<span class="chart-empty">No priced jobs in this window</span>' if empty else ""
+    html = (
+        f'<figure class="chart cost-chart{" is-empty" if empty else ""}">'
+        f'<figcaption class="chart-title">{esc(title)}</figcaption>'
+        f'<div class="chart-plot">{svg}{note}</div><ul class="legend">{legend}</ul></figure>'
+    )
+    return mark_safe(html)  # noqa: S308 - the SVG is built safe above, and every text here is escaped

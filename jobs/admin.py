@@ -1,13 +1,16 @@
 """Admins manage endpoints and keys here; the key field is write-only and never rendered back."""
 
 import json
+from decimal import Decimal
 from urllib.parse import urlparse
 
 from django import forms
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
 
+from .costs import PRICE_PRESETS, price_text
 from .models import AuditEntry, Endpoint, HealthSnapshot, Job
-from .services import audit_record
+from .services import InputError, audit_record, price_parse
 from .services.storable import storable_json
 from .services.webhooks import webhook_path
 
@@ -23,6 +26,7 @@ AUDITED_ENDPOINT_FIELDS = [
     "status_rate_per_10s",
     "status_concurrency",
     "run_rate_per_10s",
+    "price_per_second",
 ]
 
 
@@ -49,6 +53,30 @@ def validate_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
+class PriceInput(forms.TextInput):
+    """A price typed over a list of presets (a <datalist>: pick one, or type any price)."""
+
+    def __init__(self, attrs=None):
+        super().__init__(
+            {"list": "price-presets", "inputmode": "decimal", "placeholder": "e.g. 0.00031", **(attrs or {})}
+        )
+
+    def format_value(self, value):
+        return price_text(value) if isinstance(value, Decimal) else super().format_value(value)
+
+    def render(self, name, value, attrs=None, renderer=None):
+        options = format_html_join(
+            "", '<option value="{}">{}</option>', ((price_text(price), label) for label, price in PRICE_PRESETS)
+        )
+        field = super().render(name, value, attrs, renderer)
+        return format_html('{}<datalist id="price-presets">{}</datalist>', field, options)
+
+
+def _audit_value(value):
+    """Audit details are JSON: a price is written as its plain digits."""
+    return price_text(value) if isinstance(value, Decimal) else value
+
+
 class EndpointForm(forms.ModelForm):
     # Never rendered back: an empty field keeps the stored key.
     api_key = forms.CharField(
@@ -66,6 +94,16 @@ class EndpointForm(forms.ModelForm):
         help_text="RunPod's API base, without the endpoint id.",
     )
 
+    # Checked by the same service as the endpoint page's form, so both accept and refuse the same prices.
+    price_per_second = forms.CharField(
+        label="Price per second (USD)",
+        required=False,
+        widget=PriceInput,
+        help_text="What one second of GPU time costs on this endpoint, for the cost estimates. Pick a preset "
+        "(RunPod's flex-worker prices per GPU class when this dashboard was written: check them against your RunPod "
+        "bill) or type your own. Empty: no price, and no cost is shown.",
+    )
+
     class Meta:
         model = Endpoint
         fields = [
@@ -80,7 +118,14 @@ class EndpointForm(forms.ModelForm):
             "status_rate_per_10s",
             "status_concurrency",
             "run_rate_per_10s",
+            "price_per_second",
         ]
+
+    def clean_price_per_second(self):
+        try:
+            return price_parse(self.cleaned_data["price_per_second"])
+        except InputError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean_base_url(self):
         return validate_base_url(self.cleaned_data["base_url"])
@@ -109,7 +154,7 @@ class EndpointForm(forms.ModelForm):
         """Old and new values of the audited fields that changed (the key only as replaced, never its value)."""
         after = {name: getattr(self.instance, name) for name in AUDITED_ENDPOINT_FIELDS}
         changes = {
-            name: {"from": before.get(name), "to": value}
+            name: {"from": _audit_value(before.get(name)), "to": _audit_value(value)}
             for name, value in after.items()
             if before is not None and before.get(name) != value
         }

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from .costs import cost_cell_html
 from .dashboard import duration_ms, status_badge, status_class, time_tag
 
 register = template.Library()
@@ -67,14 +68,16 @@ def job_row(context, job):
     preview = getattr(job, "input_preview", None)
     preview = f'<span class="preview mono">{esc(preview)}</span>' if preview else ""
     oob = ' hx-swap-oob="true"' if context.get("oob") else ""
+    now = timezone.now()
     html = (
         f'<tr id="job-{int(job.pk)}" class="{status_class(job.status)}"{oob}>'
         f'<td class="c-status">{_badge(job.status)}{_flag(job)}</td>'
         f'<td class="c-job"><a class="mono" href="{_url("job_detail", job.pk)}">'
         f"{esc(job.runpod_id or 'not sent yet')}</a>{preview}</td>{endpoint_cell}"
         f'<td class="c-mode"><span class="tag">{_mode(job)}</span>{TRACKED if job.tracked else ""}</td>'
-        f'<td class="c-time">{time_tag(job.created_at, timezone.now())}</td>'
+        f'<td class="c-time">{time_tag(job.created_at, now)}</td>'
         f'<td class="num">{duration_ms(job.delay_ms)}</td><td class="num">{duration_ms(job.execution_ms)}</td>'
+        f'<td class="num c-cost">{cost_cell_html(job, now)}</td>'
         f"{user_cell}</tr>"
     )
     return mark_safe(html)  # noqa: S308 - every outside value above is escaped with esc()

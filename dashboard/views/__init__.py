@@ -4,6 +4,7 @@ from .actions import job_cancel, job_retry, job_run_again, job_submit, job_track
 from .audit import audit_list
 from .auth import LoginView, admin_login
 from .bulk import bulk_detail, bulk_new, bulk_stop
+from .costs import cost_page, endpoint_price, job_cost_total_hx
 from .endpoints import endpoint_detail, endpoint_purge, endpoint_stats_hx
 from .jobs import job_detail, job_json, job_list, job_live_hx, job_rows_hx, job_stream_hx
 from .overview import endpoint_pin, overview, overview_hx
@@ -15,11 +16,14 @@ __all__ = [
     "bulk_detail",
     "bulk_new",
     "bulk_stop",
+    "cost_page",
     "endpoint_detail",
     "endpoint_pin",
+    "endpoint_price",
     "endpoint_purge",
     "endpoint_stats_hx",
     "job_cancel",
+    "job_cost_total_hx",
     "job_detail",
     "job_json",
     "job_list",

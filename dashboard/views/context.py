@@ -1,6 +1,7 @@
 """Context builders and refresh intervals that more than one page's views use, so views never import each other."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 from itertools import pairwise
 
 from django.http import Http404
@@ -15,6 +16,8 @@ from jobs.models import Job
 LIVE_SECONDS = 2
 # Snapshots arrive every 10 s; refreshing the overview or an endpoint's figures faster would re-read the same rows.
 OVERVIEW_REFRESH_SECONDS = 5
+# An endpoint's price panel shows the estimated cost of its jobs created this many hours back.
+ENDPOINT_COST_HOURS = 24
 
 
 def table_context(jobs, *, filter_query="", first_page=True) -> dict:
@@ -79,5 +82,25 @@ def live_context(job, **extra) -> dict:
         "timeline": job_timeline(job, selectors.job_transitions(job)),
         "now": timezone.now(),
         "live_seconds": LIVE_SECONDS,
+        **extra,
+    }
+
+
+def can_set_price(user) -> bool:
+    """Prices are endpoint settings: admins only, like the rest of an endpoint's settings."""
+    return user.is_authenticated and user.has_perm("jobs.change_endpoint")
+
+
+def price_context(endpoint, user, **extra) -> dict:
+    """The endpoint's price panel (on its page, and its own page without JavaScript): the price, its last day's
+    estimated cost, and for admins the form with the presets."""
+    now = timezone.now()
+    since = now - timedelta(hours=ENDPOINT_COST_HOURS)
+    return {
+        "endpoint": endpoint,
+        "recent_cost": selectors.filter_cost_total(selectors.JobFilters(endpoint_id=endpoint.pk, since=since), now=now),
+        "recent_hours": ENDPOINT_COST_HOURS,
+        "can_set_price": can_set_price(user),
+        "typed": None,
         **extra,
     }

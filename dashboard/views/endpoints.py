@@ -14,7 +14,7 @@ from jobs import selectors, services
 from jobs.models import Endpoint
 
 from .common import can_operate, client_ip, operator_required, render_page, wants_partial
-from .context import OVERVIEW_REFRESH_SECONDS, table_context
+from .context import OVERVIEW_REFRESH_SECONDS, price_context, table_context
 
 WINDOWS = {
     "15m": timedelta(minutes=15),
@@ -120,6 +120,7 @@ def endpoint_detail(request, pk):
     }
     if request.htmx and request.htmx.target == "charts":
         return render_page(request, "dashboard/endpoint.html", context, partial="charts")
+    context.update(price_context(endpoint, request.user))
     recent = selectors.job_list(selectors.JobFilters(endpoint_id=endpoint.pk), limit=RECENT_JOBS)
     context.update(table_context(recent.jobs, filter_query=f"endpoint={endpoint.pk}"))
     if can_operate(request.user):

@@ -47,6 +47,8 @@ class CostLine:
     unpriced_jobs: int = 0
     # Finished jobs RunPod reported no execution time for: no cost can be told.
     untimed_jobs: int = 0
+    # An endpoint's line: its price now.
+    price: Decimal | None = None
 
     @property
     def priced(self) -> bool:
@@ -76,8 +78,10 @@ class CostSummary:
     endpoints: list[CostLine]
     users: list[CostLine]
     days: list[CostLine]
-    unpriced_endpoints: list[Endpoint] = field(default_factory=list)
+    unpriced_endpoints: list[CostLine] = field(default_factory=list)
     running_left_out: int = 0
+    # Cost per (day, endpoint id), for the chart's stacked bars.
+    by_day_endpoint: dict = field(default_factory=dict)
 
 
 def _prices() -> dict[int, tuple[str, Decimal | None]]:
@@ -122,8 +126,13 @@ def cost_summary(*, since: datetime, until: datetime, now: datetime | None = Non
     days = {day: CostLine(day) for day in _days(since, until, tz)}
     total = CostLine("total", "Total")
 
+    by_day_endpoint: dict = {}
+
     def add(endpoint_id, user_id, day, **amounts):
         price = prices.get(endpoint_id, ("", None))[1]
+        cost = cost_of_ms(amounts["ms"], price)
+        if cost is not None:
+            by_day_endpoint[day, endpoint_id] = by_day_endpoint.get((day, endpoint_id), ZERO) + cost
         for line in (
             endpoints.setdefault(endpoint_id, CostLine(endpoint_id)),
             users.setdefault(user_id, CostLine(user_id)),
@@ -154,6 +163,7 @@ def cost_summary(*, since: datetime, until: datetime, now: datetime | None = Non
         days=[days[day] for day in sorted(days)],
         unpriced_endpoints=[line for line in endpoints.values() if line.unpriced_jobs],
         running_left_out=left_out,
+        by_day_endpoint=by_day_endpoint,
     )
 
 
@@ -165,7 +175,7 @@ def _days(since, until, tz) -> list[date]:
 
 def _label(endpoints, users, prices) -> None:
     for pk, line in endpoints.items():
-        line.label = prices.get(pk, (f"endpoint {pk}", None))[0]
+        line.label, line.price = prices.get(pk, (f"endpoint {pk}", None))
     names = dict(get_user_model().objects.filter(pk__in=[pk for pk in users if pk]).values_list("id", "username"))
     for pk, line in users.items():
         line.label = names.get(pk, "") if pk else ""

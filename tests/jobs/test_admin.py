@@ -88,3 +88,17 @@ def test_an_admin_edit_of_a_job_is_audited(as_admin):
     assert response.status_code == 302, response.context["adminform"].form.errors
     entry = AuditEntry.objects.get(action="job_admin_edit")
     assert entry.job_id == job.pk and entry.detail["changes"]["error_raw"]["to"] == "edited by hand"
+
+
+def test_an_admin_price_change_is_audited_and_offers_presets(as_admin):
+    """The endpoint form lists the price presets; a typed price is saved and audited as plain digits, a bad one
+    is refused beside the field."""
+    endpoint = make_endpoint(base_url="https://api.runpod.ai/v2", api_key=KEY)
+    page = as_admin.get(change_url(endpoint)).content.decode()
+    assert 'list="price-presets"' in page and '<option value="0.00116">80 GB PRO (H100)</option>' in page
+    response = as_admin.post(change_url(endpoint), form_for(endpoint, price_per_second="0.0001x"))
+    assert "Type a price" in str(response.context["adminform"].form.errors["price_per_second"])
+    assert as_admin.post(change_url(endpoint), form_for(endpoint, price_per_second="$0.00116")).status_code == 302
+    entry = AuditEntry.objects.get(action="endpoint_change")
+    assert entry.detail["changes"] == {"price_per_second": {"from": None, "to": "0.00116"}}
+    assert str(Endpoint.objects.get(pk=endpoint.pk).price_per_second) == "0.00116000"

@@ -43,6 +43,10 @@ ROUTES = [
     Route("job_retry", ("POST",), ("failed",)),
     Route("job_run_again", ("POST",), ("failed",)),
     Route("audit_list", ("GET",)),
+    Route("costs", ("GET",)),
+    Route("job_cost_total_hx", ("GET",)),
+    # Admins only: an operator is refused like a viewer (tests/dashboard/test_costs.py).
+    Route("endpoint_price", ("GET", "POST"), ("endpoint",), (("price_per_second", "0.00031"),)),
     Route("bulk_new", ("GET", "POST"), (), (("kind", "cancel"), ("status", "IN_QUEUE"))),
     Route("bulk_detail", ("GET",), ("bulk",)),
     Route("bulk_stop", ("POST",), ("bulk",)),
@@ -65,6 +69,8 @@ TOKEN_GUARDED = {"runpod_webhook", "metrics"}
 TOKEN_GUARDED_PREFIXES = ("api:", "proxy_")
 # Any signed-in user manages their own API tokens, so a Viewer's POST there is allowed (tests/api covers owners).
 SELF_SERVICE = {"api_tokens", "api_token_revoke"}
+# Routes only admins may POST to; the access tests send an admin where an operator would pass.
+ADMIN_POSTS = {"endpoint_price"}
 # Pinning is a personal preference open to every role (tests/dashboard/test_overview_choices.py covers it).
 POSTS = [route for route in ROUTES if "POST" in route.methods and route.name not in ("logout", "endpoint_pin")]
 GETS = [route for route in ROUTES if "GET" in route.methods]

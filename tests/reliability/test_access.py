@@ -9,7 +9,7 @@ from alerts.models import Alert, Silence
 from jobs.models import AuditEntry, BulkAction, Endpoint, Job, StatusTransition
 from tests.utils import logged_in
 
-from .routes import GETS, POSTS, PUBLIC, ROUTES, SELF_SERVICE, World, dashboard_url_names, token_guarded
+from .routes import ADMIN_POSTS, GETS, POSTS, PUBLIC, ROUTES, SELF_SERVICE, World, dashboard_url_names, token_guarded
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def state():
         "alerts": sorted(Alert.objects.values_list("pk", "state", "acknowledged_at")),
         "silences": sorted(Silence.objects.values_list("pk", "until")),
         "bulk": sorted(BulkAction.objects.values_list("pk", "state", "stop_requested_at")),
-        "endpoints": Endpoint.objects.count(),
+        "endpoints": sorted(Endpoint.objects.values_list("pk", "price_per_second")),
     }
 
 
@@ -60,6 +60,11 @@ def test_every_page_and_partial_sends_anonymous_visitors_to_login(client, world,
     assert b"queued" not in response.content
 
 
+def _actor(route) -> str:
+    """Who may make this POST: an operator, or an admin for the admin-only ones."""
+    return "admin_user" if route.name in ADMIN_POSTS else "operator"
+
+
 @pytest.mark.parametrize("route", POSTS, ids=lambda r: r.name)
 def test_every_post_from_an_anonymous_visitor_changes_nothing(client, world, hostile, route):
     """An anonymous POST goes to the login page; nothing is stored and RunPod hears nothing."""
@@ -83,9 +88,9 @@ def test_every_post_from_a_viewer_is_refused_audited_and_never_reaches_runpod(as
 
 
 @pytest.mark.parametrize("route", POSTS, ids=lambda r: r.name)
-def test_every_post_without_a_csrf_token_is_refused(operator, world, hostile, route):
-    """An operator's POST without the CSRF token is refused before the view runs."""
-    client = logged_in(operator, enforce_csrf_checks=True)
+def test_every_post_without_a_csrf_token_is_refused(request, world, hostile, route):
+    """An operator's (or for admin routes an admin's) POST without the CSRF token is refused before the view runs."""
+    client = logged_in(request.getfixturevalue(_actor(route)), enforce_csrf_checks=True)
     before = state()
     response = client.post(world.url(route), world.data(route))
     assert response.status_code == 403
@@ -95,9 +100,9 @@ def test_every_post_without_a_csrf_token_is_refused(operator, world, hostile, ro
 
 
 @pytest.mark.parametrize("route", POSTS, ids=lambda r: r.name)
-def test_the_same_post_with_its_csrf_token_gets_through(operator, world, route):
+def test_the_same_post_with_its_csrf_token_gets_through(request, world, route):
     """The control for the CSRF test: with the token from a page, the operator's POST reaches the view."""
-    client = logged_in(operator, enforce_csrf_checks=True)
+    client = logged_in(request.getfixturevalue(_actor(route)), enforce_csrf_checks=True)
     client.get(reverse("overview"))
     token = client.cookies["csrftoken"].value
     response = client.post(world.url(route), world.data(route), HTTP_X_CSRFTOKEN=token)
