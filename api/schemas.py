@@ -135,6 +135,9 @@ class JobDetail(JobRow):
     expires_at: datetime | None
     stream_chunks: int = Field(description="Stream chunks stored; read them from /jobs/{id}/chunks.")
     transitions: list[Transition]
+    parent_id: int | None = Field(
+        None, description="The job this one is a new attempt of (edit and run, run again); null for a first one."
+    )
 
 
 class Chunk(Schema):
@@ -174,6 +177,12 @@ class SubmitIn(Schema):
     # Checked by the same service as the form's (key names, whole milliseconds in range), so kept as an object here.
     policy: dict[str, Any] | None = Field(
         None, description="RunPod's policy: executionTimeout and ttl in ms (5 s / 10 s to 7 days), lowPriority."
+    )
+    parent: int | None = Field(
+        None,
+        ge=1,
+        le=2**63 - 1,
+        description="Edit and run: the id of the job this one is a new attempt of, recorded as its parent_id.",
     )
 
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from jobs import selectors, services
 from jobs.constants import RUNPOD_ID_MAX_LENGTH
-from jobs.models import Endpoint, JobStatus
+from jobs.models import Endpoint, Job, JobStatus
 
 MODES = {
     # form value: (label, mode for services.job_submit, streaming)
@@ -35,11 +35,12 @@ SERVICE_FIELDS = {
 }
 
 
-def _endpoint_choices(endpoint_field, endpoints=None):
+def _endpoint_choices(endpoint_field, endpoints=None, *, queryset=None):
     """Options from one list read once: ModelChoiceField would read the table again at every render (with a
-    server-side cursor on PostgreSQL). The queryset still validates the posted value."""
-    endpoint_field.queryset = selectors.endpoints_enabled()
-    rows = endpoints if endpoints is not None else list(endpoint_field.queryset)
+    server-side cursor on PostgreSQL). The queryset (enabled endpoints unless given) still validates the posted
+    value; the options are always the enabled endpoints."""
+    rows = endpoints if endpoints is not None else list(selectors.endpoints_enabled())
+    endpoint_field.queryset = queryset if queryset is not None else selectors.endpoints_enabled()
     endpoint_field.choices = [(e.pk, e.name) for e in rows]
 
 
@@ -65,14 +66,37 @@ class SubmitForm(forms.Form):
     )
     ttl = forms.IntegerField(label="TTL (ms)", required=False, min_value=10_000, max_value=7 * 24 * 3600 * 1000)
     low_priority = forms.BooleanField(label="Low priority (does not trigger scaling)", required=False)
+    # Edit and run: the job this submission is a new attempt of, carried through a refused post.
+    parent = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID, widget=forms.HiddenInput)
 
     def __init__(self, *args, endpoint=None, endpoints=None, **kwargs):
         super().__init__(*args, **kwargs)
-        _endpoint_choices(self.fields["endpoint"], endpoints)
+        # Only enabled endpoints are offered, but a disabled one posted (disabled since the form was drawn, or the
+        # job being edited was on it) is accepted here so clean_endpoint refuses it with the service's sentence.
+        _endpoint_choices(self.fields["endpoint"], endpoints, queryset=selectors.endpoints_for_submit())
         if endpoint is not None:
             self.fields["endpoint"].initial = endpoint.pk
         self.fields["input"].initial = EXAMPLE_INPUT
         self.mode_help = MODE_HELP
+
+    def clean_endpoint(self):
+        endpoint = self.cleaned_data["endpoint"]
+        try:
+            services.endpoint_require_enabled(endpoint, "nothing can be submitted to it")
+        except services.InputError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return endpoint
+
+    def clean_parent(self):
+        pk = self.cleaned_data.get("parent")
+        if pk is None:
+            return None
+        try:
+            return selectors.job_detail(pk)
+        except Job.DoesNotExist:
+            raise forms.ValidationError(
+                f"Job {pk}, which this was edited from, no longer exists: submit from a new form instead."
+            ) from None
 
     def clean_input(self):
         text = self.cleaned_data["input"]
@@ -121,7 +145,25 @@ class SubmitForm(forms.Form):
             "streaming": streaming,
             "webhook": self.cleaned_data.get("webhook", ""),
             "policy": self.policy(),
+            "parent": self.cleaned_data.get("parent"),
         }
+
+
+def submit_initial(job) -> dict:
+    """The submit form's values taken from a job, for edit and run (its s3Config is never shown, so not copied)."""
+    policy = job.policy if isinstance(job.policy, dict) else {}
+    mode = "sync" if job.mode == Job.Mode.RUNSYNC else "stream" if job.streaming else "async"
+    text = json.dumps(job.input, indent=2, ensure_ascii=False) if job.input is not None else EXAMPLE_INPUT
+    return {
+        "endpoint": job.endpoint_id,
+        "input": text,
+        "mode": mode,
+        "webhook": job.webhook,
+        "execution_timeout": policy.get("executionTimeout"),
+        "ttl": policy.get("ttl"),
+        "low_priority": bool(policy.get("lowPriority")),
+        "parent": job.pk,
+    }
 
 
 class TrackForm(forms.Form):

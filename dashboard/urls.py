@@ -18,6 +18,7 @@ urlpatterns = [
     path("jobs/hx/cost/", views.job_cost_total_hx, name="job_cost_total_hx"),
     path("jobs/new/", views.job_submit, name="job_submit"),
     path("jobs/track/", views.job_track, name="job_track"),
+    path("jobs/compare/", views.job_compare, name="job_compare"),
     path("jobs/bulk/", views.bulk_new, name="bulk_new"),
     path("jobs/bulk/<int:pk>/", views.bulk_detail, name="bulk_detail"),
     path("jobs/bulk/<int:pk>/stop/", views.bulk_stop, name="bulk_stop"),

@@ -158,6 +158,7 @@ def job_detail_out(job) -> dict:
         "expires_at": job.expires_at,
         "stream_chunks": job.stream_seq,
         "transitions": selectors.job_transitions(job),
+        "parent_id": job.parent_id,
     }
 
 
@@ -187,14 +188,24 @@ def _endpoint(pk) -> Endpoint:
     return endpoint
 
 
+def _parent(pk) -> Job | None:
+    if pk is None:
+        return None
+    try:
+        return selectors.job_detail(pk)
+    except Job.DoesNotExist:
+        raise ApiError(422, "invalid", "No job has that id, so it cannot be the parent.", field="parent") from None
+
+
 @router.post(
     "/jobs",
     response={**COMMON_ERRORS, **BODY_ERRORS, 201: JobDetail, 200: JobDetail, **ACTION_ERRORS},
-    summary="Submit a job (operators); Idempotency-Key makes retries safe",
+    summary="Submit a job (operators); Idempotency-Key makes retries safe; parent makes it an edit and run",
 )
 def job_submit(request, payload: SubmitIn, idempotency_key: str = Header("", alias="Idempotency-Key")):
     operator_required(request, "submit")
     endpoint = _endpoint(payload.endpoint)
+    parent = _parent(payload.parent)
 
     def submit():
         try:
@@ -207,6 +218,7 @@ def job_submit(request, payload: SubmitIn, idempotency_key: str = Header("", ali
                 policy=payload.policy,
                 user=request.user,
                 remote_addr=client_ip(request),
+                parent=parent,
             )
         except services.ActionError as exc:
             raise from_action_error(exc) from exc

@@ -61,6 +61,14 @@ def _optional_cells(job, hide_endpoint):
     return endpoint, user
 
 
+def _pick_cell(job) -> str:
+    """A checkbox of the jobs list's compare form (outside the table, joined by its form attribute)."""
+    return (
+        f'<td class="c-pick"><input type="checkbox" name="job" value="{int(job.pk)}" form="compare-form" '
+        f'data-compare-pick aria-label="Tick job {int(job.pk)} to compare"></td>'
+    )
+
+
 @register.simple_tag(takes_context=True)
 def job_row(context, job):
     """One <tr> of the jobs table (kept in step with the header in jobs.html)."""
@@ -71,6 +79,7 @@ def job_row(context, job):
     now = timezone.now()
     html = (
         f'<tr id="job-{int(job.pk)}" class="{status_class(job.status)}"{oob}>'
+        f"{_pick_cell(job) if context.get('selectable') else ''}"
         f'<td class="c-status">{_badge(job.status)}{_flag(job)}</td>'
         f'<td class="c-job"><a class="mono" href="{_url("job_detail", job.pk)}">'
         f"{esc(job.runpod_id or 'not sent yet')}</a>{preview}</td>{endpoint_cell}"

@@ -4,6 +4,7 @@ from .actions import job_cancel, job_retry, job_run_again, job_submit, job_track
 from .audit import audit_list
 from .auth import LoginView, admin_login
 from .bulk import bulk_detail, bulk_new, bulk_stop
+from .compare import job_compare
 from .costs import cost_page, endpoint_price, job_cost_total_hx
 from .endpoints import endpoint_detail, endpoint_purge, endpoint_stats_hx
 from .jobs import job_detail, job_json, job_list, job_live_hx, job_rows_hx, job_stream_hx
@@ -23,6 +24,7 @@ __all__ = [
     "endpoint_purge",
     "endpoint_stats_hx",
     "job_cancel",
+    "job_compare",
     "job_cost_total_hx",
     "job_detail",
     "job_json",

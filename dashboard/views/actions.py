@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
-from dashboard.forms import SubmitForm, TrackForm
+from dashboard.forms import SubmitForm, TrackForm, submit_initial
 from jobs import selectors, services
 
 from .common import client_ip, operator_required, redirect_page, render_page, wants_partial
@@ -26,12 +26,33 @@ def _preselected_endpoint(request):
     return selectors.endpoint_enabled(int(pk)) if pk.isdigit() else None
 
 
+def edit_notes(job) -> list[str]:
+    """What edit and run cannot carry over from a job, said before anything is submitted."""
+    notes = []
+    if not job.endpoint.enabled:
+        try:
+            services.endpoint_require_enabled(job.endpoint, "nothing can be submitted to it")
+        except services.InputError as exc:
+            notes.append(f"{exc} Pick another endpoint to run this input there.")
+    if job.s3_config:
+        notes.append("Its s3Config is not copied (it holds secrets and is never shown): Run again reuses it.")
+    return notes
+
+
+def _edit_context(request) -> dict:
+    """Edit and run (?from=<job>): the form filled in from that job, which the new job will record as its parent."""
+    pk = request.GET.get("from", "")
+    if not pk:
+        return {"form": SubmitForm(endpoint=_preselected_endpoint(request))}
+    job = job_or_404(int(pk) if pk.isascii() and pk.isdigit() and len(pk) <= 18 else 0)
+    return {"form": SubmitForm(initial=submit_initial(job)), "parent_job": job, "edit_notes": edit_notes(job)}
+
+
 @require_http_methods(["GET", "POST"])
 @operator_required("submit")
 def job_submit(request):
     if request.method == "GET":
-        form = SubmitForm(endpoint=_preselected_endpoint(request))
-        return render_page(request, "dashboard/submit.html", {"form": form, "track_form": TrackForm()})
+        return render_page(request, "dashboard/submit.html", {**_edit_context(request), "track_form": TrackForm()})
     try:
         form = SubmitForm(request.POST)
     except RequestDataTooBig:
@@ -44,7 +65,12 @@ def job_submit(request):
         else:
             return redirect_page(request, job.get_absolute_url())
     # The endpoint page's copy of the form hides the endpoint choice; keep it hidden when it comes back.
-    context = {"form": form, "track_form": TrackForm(), "compact": request.POST.get("compact") == "1"}
+    context = {
+        "form": form,
+        "track_form": TrackForm(),
+        "compact": request.POST.get("compact") == "1",
+        "parent_job": form.cleaned_data.get("parent") if hasattr(form, "cleaned_data") else None,
+    }
     return render_page(request, "dashboard/submit.html", context, partial="form", status=422)
 
 

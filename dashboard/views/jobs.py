@@ -48,6 +48,8 @@ def job_list(request):
         "page": page,
         "scan_limit": selectors.TEXT_SEARCH_SCAN,
         **table_context(page.jobs, filter_query=_filter_query(request), first_page=first_page),
+        # Rows carry a checkbox of the compare form.
+        "selectable": True,
     }
     return render_page(request, "dashboard/jobs.html", context, partial="results")
 
@@ -76,6 +78,8 @@ def job_rows_hx(request):
         "newer": newer,
         "top": request.GET.get("top", ""),
         "hide_endpoint": request.GET.get("compact") == "1",
+        # Only the jobs list has the compare form; the endpoint page's compact table has none.
+        "selectable": request.GET.get("compact") != "1",
     }
     return render_page(request, "dashboard/jobs.html", context, partial="rows_update")
 
@@ -97,7 +101,7 @@ def stream_context(job, *, after=-1, limit=CHUNKS_FIRST) -> dict:
 @require_GET
 def job_detail(request, pk):
     job = job_or_404(pk)
-    context = {**live_context(job), **stream_context(job)}
+    context = {**live_context(job), **stream_context(job), "attempts": selectors.job_attempts(job)}
     return render_page(request, "dashboard/job.html", context)
 
 

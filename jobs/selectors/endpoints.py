@@ -57,6 +57,12 @@ def endpoints_enabled():
     return Endpoint.objects.filter(enabled=True).only("id", "name").order_by("name")
 
 
+def endpoints_for_submit():
+    """Every endpoint, for the submit form to validate a posted id against (choices come from endpoints_enabled):
+    a disabled one is then refused with the reason rather than as an unknown choice."""
+    return Endpoint.objects.only("id", "name", "enabled").order_by("name")
+
+
 def endpoint_enabled(pk: int) -> Endpoint | None:
     """One enabled endpoint, id and name only, or None."""
     return endpoints_enabled().filter(pk=pk).first()

@@ -164,3 +164,87 @@ def job_chunks(job, *, after=-1, limit=200) -> list[StreamChunk]:
 
 def job_chunk_outputs(job):
     return StreamChunk.objects.filter(job=job).order_by("seq").values_list("output", flat=True).iterator()
+
+
+# A job's page lists at most this many earlier and this many later attempts around it.
+ATTEMPTS_SHOWN = 20
+ATTEMPT_COLUMNS = ("id", "parent_id", "runpod_id", "status", "mode", "streaming", "created_at", "endpoint__name")
+
+
+@dataclass
+class Attempt:
+    job: Job
+    depth: int = 0  # for later attempts: 1 for a child of the job, 2 for a grandchild, ...
+
+
+@dataclass
+class Attempts:
+    """A job's chain of attempts: the jobs it came from (oldest first) and the ones made from it (as a tree)."""
+
+    earlier: list[Job]
+    later: list[Attempt]
+    more_earlier: bool = False  # the chain goes back further than ATTEMPTS_SHOWN
+    more_later: bool = False
+
+    def __bool__(self):
+        return bool(self.earlier or self.later)
+
+
+def _attempt_rows():
+    return Job.objects.select_related("endpoint").only(*ATTEMPT_COLUMNS)
+
+
+def job_attempts(job, *, limit=ATTEMPTS_SHOWN) -> Attempts:
+    """The attempts before and after a job, each side bounded by limit.
+
+    1. Earlier: follow parent links up, one indexed read per step (a chain is short; ids are never cyclic as a
+       parent always exists before its child).
+    2. Later: read children level by level (one query per generation), at most limit in all.
+    3. Order the later ones as a tree (each followed by its own later attempts), oldest first.
+    """
+    earlier, parent_id, seen = [], job.parent_id, {job.pk}
+    while parent_id is not None and len(earlier) < limit and parent_id not in seen:
+        parent = _attempt_rows().filter(pk=parent_id).first()
+        if parent is None:
+            break
+        earlier.append(parent)
+        seen.add(parent.pk)
+        parent_id = parent.parent_id
+    more_earlier = parent_id is not None and len(earlier) >= limit
+    children, frontier, more_later = {}, [job.pk], False
+    count = 0
+    while frontier and count < limit:
+        rows = list(_attempt_rows().filter(parent_id__in=frontier).order_by("created_at", "id")[: limit - count + 1])
+        more_later = len(rows) > limit - count
+        rows = rows[: limit - count]
+        count += len(rows)
+        for row in rows:
+            children.setdefault(row.parent_id, []).append(row)
+        frontier = [row.pk for row in rows]
+    if frontier and not more_later:
+        more_later = _attempt_rows().filter(parent_id__in=frontier).exists()
+    return Attempts(earlier[::-1], _tree(children, job.pk), more_earlier, more_later)
+
+
+def _tree(children, root_id) -> list[Attempt]:
+    """Depth-first from the root, so each attempt is followed by the ones made from it."""
+    ordered, stack = [], [(child, 1) for child in reversed(children.get(root_id, []))]
+    while stack:
+        row, depth = stack.pop()
+        ordered.append(Attempt(row, depth))
+        stack.extend((child, depth + 1) for child in reversed(children.get(row.pk, [])))
+    return ordered
+
+
+def job_by_reference(reference: str) -> list[Job]:
+    """The jobs a person means by a reference: the dashboard's job number (as in its URL) or a RunPod job id.
+    At most two come back, so a RunPod id on several endpoints can be told apart from a unique one."""
+    reference = reference.strip()
+    if reference.isascii() and reference.isdigit() and len(reference) <= 18:
+        found = list(Job.objects.filter(pk=int(reference)).values_list("pk", flat=True))
+        if found:
+            return [job_detail(found[0])]
+    if not reference or len(reference) > RUNPOD_ID_MAX_LENGTH:
+        return []
+    ids = list(Job.objects.filter(runpod_id=reference).order_by("-created_at", "-id").values_list("pk", flat=True)[:2])
+    return [job_detail(pk) for pk in ids]

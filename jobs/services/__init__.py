@@ -1,8 +1,10 @@
 """Every decision and write about jobs and endpoints. Views and tasks call these; nothing else writes."""
 
 from .actions import (
+    attempt_changes,
     check_submission,
     endpoint_purge_queue,
+    endpoint_require_enabled,
     job_cancel,
     job_retry,
     job_run_again,
@@ -36,6 +38,7 @@ __all__ = [
     "InputError",
     "SendLater",
     "StopReason",
+    "attempt_changes",
     "audit_record",
     "bulk_actions_orphaned",
     "bulk_decide",
@@ -47,6 +50,7 @@ __all__ = [
     "describe_error",
     "endpoint_price_set",
     "endpoint_purge_queue",
+    "endpoint_require_enabled",
     "endpoints_pollable",
     "endpoints_snapshot_health",
     "history_prune",

@@ -118,15 +118,25 @@ def job_submit(
     s3_config=None,
     user=None,
     remote_addr=None,
+    parent=None,
 ) -> Job:
     """Record a new job and hand it to a worker to send.
 
     1. Validate everything (sizes included) before storing anything.
-    2. Store the job as PENDING and audit the request, in one transaction.
+    2. Store the job as PENDING (with the job it is a new attempt of, if any) and audit the request, in one
+       transaction; the audit says what the attempt changed from its parent.
     3. After commit, enqueue the send; the poll tick re-enqueues it if the broker lost it.
     """
     endpoint_require_enabled(endpoint, "nothing can be submitted to it")
     cleaned = check_submission(input=input, mode=mode, webhook=webhook, policy=policy, s3_config=s3_config)
+    message = f"/{mode}{' (stream)' if streaming else ''} to {endpoint.name}"
+    detail = None
+    if parent is not None:
+        edited = attempt_changes(parent, endpoint=endpoint, mode=mode, streaming=streaming, **cleaned)
+        message += f", a new attempt of job {parent.pk}: " + (
+            f"{', '.join(edited)} edited" if edited else "same input and options"
+        )
+        detail = {"parent": parent.pk, "edited": edited}
     with transaction.atomic():
         job = Job.objects.create(
             endpoint=endpoint,
@@ -138,16 +148,26 @@ def job_submit(
             policy=cleaned["policy"],
             s3_config=json.dumps(cleaned["s3_config"]) if cleaned["s3_config"] else "",
             submitted_by=user if user is not None and user.is_authenticated else None,
+            parent=parent,
         )
-        audit_record(
-            action="submit",
-            user=user,
-            job=job,
-            message=f"/{mode}{' (stream)' if streaming else ''} to {endpoint.name}",
-            remote_addr=remote_addr,
-        )
+        audit_record(action="submit", user=user, job=job, message=message, detail=detail, remote_addr=remote_addr)
         enqueue_on_commit("send_job", job.pk, what="job")
     return job
+
+
+def attempt_changes(parent, *, endpoint, mode, streaming, input, webhook, policy, s3_config) -> list[str]:
+    """What a new attempt changes from the job it came from, by name, for the audit trail (never the values:
+    s3Config holds secrets, and only whether it differs is said)."""
+    previous_s3 = json.loads(parent.s3_config) if parent.s3_config else None
+    compared = {
+        "endpoint": (parent.endpoint_id, endpoint.pk),
+        "mode": ((parent.mode, parent.streaming), (mode, streaming)),
+        "input": (parent.input, input),
+        "webhook": (parent.webhook, webhook),
+        "policy": (parent.policy or None, policy),
+        "s3Config": (previous_s3, s3_config),
+    }
+    return [name for name, (old, new) in compared.items() if old != new]
 
 
 def job_track(*, endpoint, runpod_id, streaming=False, user=None, remote_addr=None) -> Job:
@@ -225,7 +245,7 @@ def job_retry(*, job, user=None, remote_addr=None) -> Job:
 
 
 def job_run_again(*, job, user=None, remote_addr=None) -> Job:
-    """A new job with the same input and options (s3Config included, never shown)."""
+    """A new job with the same input and options (s3Config included, never shown), recorded as an attempt of it."""
     return job_submit(
         endpoint=job.endpoint,
         input=job.input if isinstance(job.input, dict) else {},
@@ -236,6 +256,8 @@ def job_run_again(*, job, user=None, remote_addr=None) -> Job:
         s3_config=json.loads(job.s3_config) if job.s3_config else None,
         user=user,
         remote_addr=remote_addr,
+        # Another attempt of the same work: it joins the job's chain of attempts like an edited one.
+        parent=job,
     )
 
 

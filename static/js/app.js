@@ -163,6 +163,24 @@
     return true;
   }
 
+  /* ---- Compare: ticked rows stay ticked when the live refresh redraws them, and the button says how many are
+     ticked (the form works without this: the server asks for exactly two) ---- */
+  var picked = {};
+  function pickBoxes() { return document.querySelectorAll("input[data-compare-pick]"); }
+  function renderPicks() {
+    var boxes = pickBoxes(), count = 0;
+    picked = {};
+    boxes.forEach(function (box) { if (box.checked) { picked[box.value] = true; count++; } });
+    var button = document.querySelector("[data-compare-button]");
+    var status = document.querySelector("[data-compare-status]");
+    if (button) button.disabled = count !== 2;
+    if (status) status.textContent = count === 2 ? "2 jobs ticked" : count > 2 ? count + " ticked: compare takes two" : "Tick two rows to compare them";
+  }
+  function restorePicks() {
+    pickBoxes().forEach(function (box) { if (picked[box.value]) box.checked = true; });
+    renderPicks();
+  }
+
   /* ---- Wiring ---- */
   document.addEventListener("click", function (event) {
     var target = event.target.closest("button, a");
@@ -206,6 +224,7 @@
     });
   }
   document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-compare-pick]")) renderPicks();
     if (event.target.name === "range") {
       var custom = document.querySelector(".custom-range");
       if (custom) custom.hidden = event.target.value !== "custom";
@@ -227,6 +246,7 @@
     document.querySelectorAll("[data-json-input]").forEach(checkJson);
     document.querySelectorAll("[data-confirm-match]").forEach(checkConfirm);
     markFailedImages(document);
+    renderPicks();
     setInterval(function () { refreshTimes(); }, 15000);
     setInterval(tickCountdowns, 1000);
     tickCountdowns();
@@ -286,6 +306,7 @@
     if (conn && event.detail.successful !== undefined && event.detail.xhr && event.detail.xhr.status) conn.hidden = true;
   });
   document.body.addEventListener("htmx:afterSettle", function (event) {
+    restorePicks();
     refreshTimes(event.target);
     tickCountdowns();
     renderLive();

@@ -35,6 +35,7 @@ ROUTES = [
         (("endpoint", "{endpoint.pk}"), ("input", '{{"prompt": "hi"}}'), ("mode", "async")),
     ),
     Route("job_track", ("POST",), (), (("endpoint", "{endpoint.pk}"), ("runpod_id", "tracked-elsewhere"))),
+    Route("job_compare", ("GET",)),
     Route("job_detail", ("GET",), ("job",)),
     Route("job_live_hx", ("GET",), ("job",)),
     Route("job_stream_hx", ("GET",), ("job",)),
