@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from jobs import services
@@ -20,6 +21,9 @@ NAME_MAX_LENGTH = ApiToken._meta.get_field("name").max_length
 LAST_USED_PRECISION = timedelta(seconds=60)
 # A hash to compare against when the prefix is unknown, so a miss costs what a hit costs.
 _MISS_HASH = hashlib.sha256(b"no such token").hexdigest()
+# Sent (sender=ApiToken, token=...) after a revocation's transaction: the revoking row is written with update(),
+# which sends no post_save, and whoever remembers tokens (the /v2 proxy) must forget this one.
+token_revoked = Signal()
 
 
 class TokenError(services.InputError):
@@ -89,6 +93,7 @@ def token_revoke(*, token: ApiToken, user, remote_addr=None) -> ApiToken:
                 message=f"API token {token.name!r} (rpd_{token.prefix}_…) of {token.user.get_username()} revoked",
                 remote_addr=remote_addr,
             )
+        token_revoked.send(sender=ApiToken, token=token)
     return token
 
 

@@ -397,6 +397,9 @@ PROXY_WAIT_MAX_MS = envint("PROXY_WAIT_MAX_MS", 10_000)
 PROXY_STREAM_LEASE_SECONDS = envint("PROXY_STREAM_LEASE_SECONDS", 15)
 # Connections the proxy keeps open to RunPod per web process.
 PROXY_MAX_CONNECTIONS = envint("PROXY_MAX_CONNECTIONS", 20)
+# Seconds a web process remembers a token's owner and role and an endpoint's row (0: read them on every call); a
+# revoked token or a disabled endpoint is refused by every process within this long (at once by the one that saved).
+PROXY_LOOKUP_CACHE_SECONDS = envfloat("PROXY_LOOKUP_CACHE_SECONDS", 5.0)
 # Bulk actions over a jobs-list filter: more jobs than the threshold need the count typed to confirm; at most
 # BULK_MAX_JOBS per action; one task works on a batch this many seconds, then hands it to the next task.
 BULK_CONFIRM_THRESHOLD = envint("BULK_CONFIRM_THRESHOLD", 100)

@@ -22,10 +22,10 @@ SIZE_LIMITS = {"run": runpod.RUN_MAX_BYTES, "runsync": runpod.RUNSYNC_MAX_BYTES}
 def _answer(request, endpoint_id, operation, handler):
     """Authenticate, find the endpoint, check the role, then run the handler; ProxyError becomes the answer."""
     try:
-        user = services.caller_authenticate(request.headers.get("Authorization", ""))
+        caller = services.caller_authenticate(request.headers.get("Authorization", ""))
         endpoint = services.endpoint_for(endpoint_id)
-        services.caller_check_role(user, operation)
-        data = handler(endpoint, user)
+        services.caller_check_role(caller, operation)
+        data = handler(endpoint, caller.user)
     except ProxyError as exc:
         response = JsonResponse(exc.body, status=exc.status)
         for name, value in exc.headers.items():

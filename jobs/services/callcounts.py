@@ -6,13 +6,14 @@ rows with atomic increments. The poller's budget subtracts these counts, and the
 so together they stay inside the endpoint's limit.
 """
 
+import json
 import math
 import time
 
 from django.db import connection
 from django.db.models import F, Sum
 
-from jobs.models import EndpointCallCount
+from jobs.models import Endpoint, EndpointCallCount
 
 # Whole seconds counted as "the last 10 s": the current one and the nine before it.
 WINDOW_SECONDS = 10
@@ -31,10 +32,11 @@ def calls_used(endpoint_id, bucket: str, *, now_ts=None) -> int:
     return total or 0
 
 
-def calls_take(endpoint_id, bucket: str, *, now_ts=None) -> int:
+def calls_take(endpoint_id, bucket: str, *, now_ts=None, with_reserved: bool = False) -> int:
     """Count one call in the current second; returns the bucket's calls in the window, this one included.
 
-    One upsert (and on PostgreSQL the window's sum in the same statement): this runs on every proxied call.
+    One upsert (and on PostgreSQL the window's sum in the same statement): this runs on every proxied call. With
+    `with_reserved`, the status calls the poller reserved on the Endpoint row are added, read in that statement too.
     """
     second = int(now_ts if now_ts is not None else time.time())
     table = connection.ops.quote_name(EndpointCallCount._meta.db_table)
@@ -42,20 +44,28 @@ def calls_take(endpoint_id, bucket: str, *, now_ts=None) -> int:
         f"INSERT INTO {table} (endpoint_id, bucket, second, count) VALUES (%s, %s, %s, 1) "  # noqa: S608 - our table
         f"ON CONFLICT (endpoint_id, bucket, second) DO UPDATE SET count = {table}.count + 1"
     )
+    reserved = None
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            endpoints = connection.ops.quote_name(Endpoint._meta.db_table)
             # The sum reads the table as it was before the upsert, so the call itself is added on top.
             cursor.execute(
-                f"WITH up AS ({upsert} RETURNING 1) SELECT COALESCE(SUM(count), 0) + 1 FROM {table} "  # noqa: S608
+                f"WITH up AS ({upsert} RETURNING 1) SELECT COALESCE(SUM(count), 0) + 1, "  # noqa: S608
+                f"(SELECT status_calls::text FROM {endpoints} WHERE id = %s AND %s) FROM {table} "
                 "WHERE endpoint_id = %s AND bucket = %s AND second > %s",
-                [endpoint_id, bucket, second, endpoint_id, bucket, second - WINDOW_SECONDS],
+                [endpoint_id, bucket, second, endpoint_id, with_reserved, endpoint_id, bucket, second - WINDOW_SECONDS],
             )
-            used = cursor.fetchone()[0]
+            used, reserved = cursor.fetchone()
+            reserved = json.loads(reserved) if reserved else None
         else:
             cursor.execute(upsert, [endpoint_id, bucket, second])
             used = None
     _prune(endpoint_id, second)
-    return int(used) if used is not None else calls_used(endpoint_id, bucket, now_ts=second)
+    if used is None:
+        used = calls_used(endpoint_id, bucket, now_ts=second)
+        if with_reserved:
+            reserved = Endpoint.objects.filter(pk=endpoint_id).values_list("status_calls", flat=True).order_by().first()
+    return int(used) + window_counts(reserved, now_ts=second)
 
 
 def calls_add(endpoint_id, bucket: str, n: int, *, now_ts=None) -> None:

@@ -15,7 +15,7 @@ from django.conf import settings
 
 from jobs import runpod
 from jobs.runpod.calls import WAIT_MAX_MS, WAIT_MIN_MS
-from jobs.services.callcounts import calls_add, calls_take, retry_after_seconds, window_counts
+from jobs.services.callcounts import calls_add, calls_take, retry_after_seconds
 from proxy.errors import ProxyError
 
 _http_lock = threading.Lock()
@@ -64,10 +64,9 @@ def budget_take(endpoint, operation: str) -> None:
     bucket = runpod.OPERATION_BUCKETS[operation]
     allowed = math.floor(_limit_per_10s(endpoint, bucket) * settings.PROXY_RATE_LIMIT_SHARE)
     now = time.time()
-    used = calls_take(endpoint.pk, bucket, now_ts=now)
-    if bucket == "status":
-        # The poller's own status calls, reserved on the endpoint row by whoever holds its lease.
-        used += window_counts(endpoint.status_calls, now_ts=now)
+    # Status calls also count the poller's own, reserved on the endpoint row by whoever holds its lease (read fresh
+    # in the same statement: the endpoint object itself may be a few seconds old).
+    used = calls_take(endpoint.pk, bucket, now_ts=now, with_reserved=bucket == "status")
     if used <= allowed:
         return
     calls_add(endpoint.pk, bucket, -1, now_ts=now)

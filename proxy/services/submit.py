@@ -104,8 +104,8 @@ def _record_sent(job, state, user) -> None:
     now = timezone.now()
     fields = {"seen_at": now, **state_fields(job, state, now=now), "runpod_id": state.id}
     try:
-        with transaction.atomic():
-            job_transition(job, fields.pop("status"), source="submit", now=now, **fields)
+        # job_transition's own transaction rolls the write back if the id is taken: no savepoint of ours around it.
+        job_transition(job, fields.pop("status"), source="submit", now=now, **fields)
     except IntegrityError:
         # RunPod gave an id this endpoint already has (a job tracked by id before): keep that record.
         _send_failed(job, user, f"RunPod answered id {state.id}, which is already recorded here.", None)

@@ -44,3 +44,13 @@ def operator_client(operator_token):
 def viewer_client(viewer_token):
     """A Django test client sending the Viewer's token as RunPod's Bearer key."""
     return Client(HTTP_AUTHORIZATION=f"Bearer {viewer_token}")
+
+
+@pytest.fixture(autouse=True)
+def proxy_lookups_forgotten():
+    """Each test starts with no remembered callers or endpoints (they live in this process between requests)."""
+    from proxy.services.access import lookups_forget
+
+    lookups_forget()
+    yield
+    lookups_forget()

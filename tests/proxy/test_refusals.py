@@ -97,3 +97,38 @@ def test_an_input_the_submit_form_refuses_is_400_with_its_reason(operator_client
     assert response.status_code == 400
     assert "policy.ttl" in response.json()["error"]
     assert_nothing_recorded()
+
+
+def test_a_revoked_token_is_refused_at_once_by_the_process_that_revoked_it(operator_client, proxy_endpoint):
+    """A token remembered by the proxy is forgotten when it is revoked here: the next call is 401."""
+    from api.models import ApiToken
+    from api.tokens import token_revoke
+
+    health = f"/v2/{proxy_endpoint.runpod_id}/health"
+    assert operator_client.get(health).status_code == 200
+    token = ApiToken.objects.get()
+    token_revoke(token=token, user=token.user)
+    assert operator_client.get(health).status_code == 401
+
+
+def test_a_disabled_endpoint_is_404_at_once_after_it_is_saved_here(operator_client, proxy_endpoint):
+    """An endpoint remembered by the proxy is forgotten when it is saved (disabled in the admin): 404 next."""
+    health = f"/v2/{proxy_endpoint.runpod_id}/health"
+    assert operator_client.get(health).status_code == 200
+    proxy_endpoint.enabled = False
+    proxy_endpoint.save()
+    assert operator_client.get(health).status_code == 404
+
+
+def test_a_token_revoked_elsewhere_is_refused_once_the_lookup_cache_runs_out(operator_client, proxy_endpoint, settings):
+    """Revoked by another process (an update this process hears nothing of): refused within the cache's life."""
+    from django.utils import timezone
+
+    from api.models import ApiToken
+    from tests.utils import wait_for
+
+    settings.PROXY_LOOKUP_CACHE_SECONDS = 0.3
+    health = f"/v2/{proxy_endpoint.runpod_id}/health"
+    assert operator_client.get(health).status_code == 200
+    ApiToken.objects.update(revoked_at=timezone.now())
+    wait_for(lambda: operator_client.get(health).status_code == 401, timeout=5, interval=0.05, message="a 401")

@@ -3,6 +3,8 @@
 import json
 import time
 
+from django.db import connection
+
 from jobs.models import AuditEntry, Job
 from tests.utils import wait_for
 
@@ -111,3 +113,21 @@ def test_a_process_lets_only_its_wait_slots_hold_long_waits(settings):
         assert (first, second, third) == (10_000, 10_000, 1_000)
     with wait_allowance("5000", 90_000) as again:
         assert again == 5_000  # the slots came back
+
+
+def test_a_remembered_caller_costs_two_queries_per_status_and_nine_per_run(
+    operator_client, proxy_endpoint, django_assert_max_num_queries
+):
+    """Once token and endpoint are remembered, /status of a finished job is the budget and the job; /run adds only
+    its own writes."""
+    postgres = connection.vendor == "postgresql"
+    job_id = post(operator_client, f"/v2/{proxy_endpoint.runpod_id}/run", {"input": {"n": 1}}).json()["id"]
+    status = f"/v2/{proxy_endpoint.runpod_id}/status/{job_id}"
+    wait_for(lambda: operator_client.get(status).json()["status"] == "COMPLETED", timeout=5, interval=0.02)
+    # A finished job's status again, nothing new to store: the budget (on PostgreSQL one statement that also reads
+    # the poller's reservation; on SQLite upsert, sum and reservation) and the job.
+    with django_assert_max_num_queries(2 if postgres else 4):
+        assert operator_client.get(status).status_code == 200
+    # The budget; the job and its audit entry in a transaction; RunPod's answer and its transition in another.
+    with django_assert_max_num_queries(9 if postgres else 10):
+        assert post(operator_client, f"/v2/{proxy_endpoint.runpod_id}/run", {"input": {"n": 2}}).status_code == 200
