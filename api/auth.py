@@ -10,7 +10,9 @@ from .ratelimit import rate_limit_check
 from .tokens import token_authenticate
 
 OPERATE = "jobs.operate_job"
+CHANGE_ENDPOINT = "jobs.change_endpoint"
 REFUSED = "Your role can look but not act: ask an admin to add you to the Operators group."
+ADMINS_ONLY = "Only admins change endpoint settings: ask one to add you to the Admins group."
 
 
 class TokenAuth(HttpBearer):
@@ -56,3 +58,18 @@ def operator_required(request, action: str) -> None:
         remote_addr=client_ip(request),
     )
     raise ApiError(403, "forbidden", REFUSED)
+
+
+def admin_required(request, action: str, endpoint=None) -> None:
+    """Only admins change endpoints (their price included); anyone else gets 403, audited as denied."""
+    if request.user.has_perm(CHANGE_ENDPOINT):
+        return
+    services.audit_record(
+        action=action,
+        user=request.user,
+        endpoint=endpoint,
+        outcome="denied",
+        message=f"{request.method} {request.path} refused: the user is not an admin",
+        remote_addr=client_ip(request),
+    )
+    raise ApiError(403, "forbidden", ADMINS_ONLY)

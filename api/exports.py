@@ -8,6 +8,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from jobs import selectors
+from jobs.costs import job_cost, price_text
 
 BATCH = 1000
 COLUMNS = (
@@ -24,6 +25,12 @@ COLUMNS = (
     ("delay_ms", "time in RunPod's queue"),
     ("execution_ms", "time on a worker"),
     ("submitted_by", "username; empty for tracked or system jobs"),
+    (
+        "cost_usd",
+        "estimated cost in US dollars, executionTime x the endpoint's price per second (idle and cold-start time "
+        "RunPod also bills left out); empty without a price or an execution time",
+    ),
+    ("cost_so_far", "true while the job runs: cost_usd is the time since it started x the price"),
     ("expired", "true when RunPod dropped the job before it was archived here"),
     ("input_preview", "the first 160 characters of the input as JSON"),
 )
@@ -43,7 +50,9 @@ def export_rows(filters: selectors.JobFilters):
     cursor = None
     while True:
         page = selectors.job_list(filters, after=cursor, limit=BATCH)
+        now = timezone.now()
         for job in page.jobs:
+            cost = job_cost(job, now=now)
             yield {
                 "id": job.pk,
                 "runpod_id": job.runpod_id or "",
@@ -58,6 +67,9 @@ def export_rows(filters: selectors.JobFilters):
                 "delay_ms": job.delay_ms,
                 "execution_ms": job.execution_ms,
                 "submitted_by": job.submitted_by.username if job.submitted_by else "",
+                # A string, so NDJSON keeps every digit (a JSON number would be read as a float).
+                "cost_usd": price_text(cost.amount),
+                "cost_so_far": cost.so_far,
                 "expired": job.expired,
                 "input_preview": job.input_preview or "",
             }

@@ -6,6 +6,7 @@ running totals of settled status transitions (see `tallies_read`).
 """
 
 from datetime import timedelta
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
@@ -18,6 +19,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from jobs import selectors
+from jobs.constants import IN_PROGRESS
+from jobs.costs import cost_of_ms
 from jobs.models import FINAL_STATES, Endpoint, Job, StatusTransition
 
 from .models import MetricMark, MetricTally
@@ -127,8 +130,46 @@ class DashboardCollector(Collector):
         yield expired
         yield _histogram("runpod_job_delay", "Time in RunPod's queue of finished jobs.", totals, names, "delay")
         yield _histogram("runpod_job_execution", "Time on a worker of finished jobs.", totals, names, "execution")
+        yield from self._costs(summaries, totals, now)
         yield from self._archive(names, now)
         yield self._alerts(now)
+
+    def _costs(self, summaries, totals, now):
+        """Estimated costs of endpoints with a price: the execution histogram's sum x the price (no query), and the
+        jobs running now, so far (the running set is small: one job per busy worker)."""
+        price = GaugeMetricFamily(
+            "runpod_price_per_second",
+            "The endpoint's price per second of GPU time, as set here.",
+            labels=["endpoint"],
+            unit="usd",
+        )
+        cost = GaugeMetricFamily(
+            "runpod_estimated_cost",
+            "Estimated cost of the jobs that finished here: runpod_job_execution_seconds_sum x the endpoint's price "
+            "now. Leaves out idle and cold-start time, which RunPod also bills.",
+            labels=["endpoint"],
+            unit="usd",
+        )
+        running = GaugeMetricFamily(
+            "runpod_estimated_cost_running",
+            "Estimated cost so far of the jobs still running: time since they started x the price.",
+            labels=["endpoint"],
+            unit="usd",
+        )
+        priced = {s.endpoint.pk: (s.endpoint.name, s.endpoint.price_per_second) for s in summaries}
+        priced = {pk: value for pk, value in priced.items() if value[1] is not None}
+        so_far: dict[int, Decimal] = {}
+        for endpoint_id, started_at, ms in Job.objects.filter(
+            status=IN_PROGRESS, started_at__isnull=False, endpoint_id__in=list(priced)
+        ).values_list("endpoint_id", "started_at", "execution_ms"):
+            elapsed = max(int((now - started_at).total_seconds() * 1000), ms or 0, 0)
+            so_far[endpoint_id] = so_far.get(endpoint_id, Decimal(0)) + cost_of_ms(elapsed, priced[endpoint_id][1])
+        for endpoint_id, (name, value) in priced.items():
+            price.add_metric([name], float(value))
+            finished_ms = totals.get(endpoint_id, {}).get("execution_sum") or 0
+            cost.add_metric([name], float(cost_of_ms(finished_ms, value)))
+            running.add_metric([name], float(so_far.get(endpoint_id, 0)))
+        yield from (price, cost, running)
 
     def _alerts(self, now):
         """Alerts firing now, by endpoint ("" when about no single endpoint), kind and whether silenced."""

@@ -67,6 +67,10 @@ class EndpointOut(Schema):
     health: Health | None = Field(description="The newest /health snapshot.")
     last_hour: LastHour = Field(description="Jobs that finished in the last hour.")
     last_poll_at: datetime | None
+    price_per_second_usd: str | None = Field(
+        description="What a second of GPU time costs on this endpoint, as set by an admin (a decimal string); "
+        "null: no price set, so its jobs have no cost."
+    )
 
 
 class HealthBucket(Schema):
@@ -99,6 +103,14 @@ class JobRow(Schema):
     submitted_by: str | None
     expired: bool
     not_found: bool
+    cost_usd: str | None = Field(
+        description="Estimated cost in US dollars (a decimal string, exact): RunPod's executionTime x the endpoint's "
+        "price per second. Leaves out idle and cold-start time, which RunPod also bills. null: no price is set, or "
+        "RunPod reported no execution time."
+    )
+    cost_so_far: bool = Field(
+        description="The job is still running: cost_usd is the time since it started x the price, and growing."
+    )
 
 
 class JobPage(Schema):
@@ -198,3 +210,50 @@ class PurgeIn(Schema):
 
 class PurgeOut(Schema):
     removed: int = Field(description="Queued jobs RunPod removed.")
+
+
+class CostLineOut(Schema):
+    cost_usd: str | None = Field(description="Estimated cost of the priced jobs; null when none of them is priced.")
+    so_far_usd: str = Field(description="The part of cost_usd from jobs still running.")
+    jobs: int = Field(description="Jobs with an execution time (or still running).")
+    running: int
+    execution_ms: int = Field(description="RunPod's executionTime summed, running jobs' time so far included.")
+    unpriced_jobs: int = Field(description="Jobs on endpoints with no price: not in cost_usd.")
+    untimed_jobs: int = Field(description="Finished jobs RunPod reported no execution time for.")
+
+
+class CostEndpointOut(CostLineOut):
+    endpoint: EndpointRef
+    price_per_second_usd: str | None
+
+
+class CostUserOut(CostLineOut):
+    username: str | None = Field(description="null: tracked by id or sent by the system.")
+
+
+class CostDayOut(CostLineOut):
+    day: str = Field(description="The local day (the server's TIME_ZONE), YYYY-MM-DD.")
+
+
+class CostSummaryOut(Schema):
+    since: datetime
+    until: datetime
+    time_zone: str
+    note: str
+    total: CostLineOut
+    endpoints: list[CostEndpointOut]
+    users: list[CostUserOut]
+    days: list[CostDayOut]
+
+
+class PriceIn(Schema):
+    price_per_second_usd: str | None = Field(
+        description="US dollars per second of GPU time, as a decimal string (0 to 9999.99999999, at most 8 decimal "
+        "places); null or empty clears the price."
+    )
+
+
+class PriceOut(Schema):
+    endpoint: EndpointRef
+    price_per_second_usd: str | None
+    changed: bool = Field(description="false when the price already was that (nothing was written or audited).")

@@ -51,6 +51,8 @@ class Frame:
 FRAMES = {
     "large": Frame(720, 220, 44, 12, 12, 26),
     "compact": Frame(360, 90, 28, 6, 8, 18),
+    # A chart alone across a wide page (the Cost page): wider, so its text is not blown up.
+    "wide": Frame(1100, 240, 60, 12, 12, 26),
 }
 
 
@@ -436,17 +438,14 @@ def _cost_series(summary):
 
 def cost_chart(summary, *, title="Estimated cost per day, by endpoint"):
     """Bars of each day's estimated cost, stacked by endpoint, with a dollar axis; one hover band per day."""
-    frame = FRAMES["large"]
+    frame = FRAMES["wide"]
     series, other = _cost_series(summary)
-    amounts = []
-    for line in summary.days:
-        values = {key: Decimal(0) for key, _, _ in series}
-        for (day, endpoint_id), cost in summary.by_day_endpoint.items():
-            if day == line.key:
-                key = "other" if endpoint_id in other else str(endpoint_id)
-                if key in values:
-                    values[key] += cost
-        amounts.append(values)
+    by_day = {line.key: {key: Decimal(0) for key, _, _ in series} for line in summary.days}
+    for (day, endpoint_id), cost in summary.by_day_endpoint.items():
+        key = "other" if endpoint_id in other else str(endpoint_id)
+        if day in by_day and key in by_day[day]:
+            by_day[day][key] += cost
+    amounts = [by_day[line.key] for line in summary.days]
     totals = [float(sum(values.values(), Decimal(0))) for values in amounts]
     top = money_ceiling(max(totals, default=0))
     slot = frame.inner_width / max(len(amounts), 1)
@@ -465,7 +464,7 @@ def cost_chart(summary, *, title="Estimated cost per day, by endpoint"):
     parts.append(_money_bands(frame, summary.days, amounts, series))
     legend_values = [sum((values[key] for values in amounts), Decimal(0)) for key, _, _ in series]
     return _money_figure(
-        _svg(frame, title, join_safe(parts), size="large"), series, legend_values, title, not any(totals)
+        _svg(frame, title, join_safe(parts), size="wide"), series, legend_values, title, not any(totals)
     )
 
 

@@ -13,6 +13,11 @@ from decimal import Decimal
 from .constants import IN_PROGRESS
 
 MS_PER_SECOND = Decimal(1000)
+# What a cost estimate leaves out, said wherever costs are given (pages, API, metrics, exports).
+ESTIMATE_NOTE = (
+    "Estimate: RunPod's executionTime x the endpoint's price per second. It leaves out what RunPod also bills: "
+    "idle time of workers kept warm and cold starts."
+)
 # The Endpoint.price_per_second column holds at most this (12 digits, 8 after the point).
 PRICE_MAX = Decimal("9999.99999999")
 PRICE_PLACES = Decimal("0.00000001")
@@ -69,7 +74,8 @@ def job_cost(job, *, now: datetime, price=...) -> JobCost:
 
 
 def price_text(price) -> str | None:
-    """A price as the audit trail and the API write it: no trailing zeros, never in exponent form."""
+    """A price or an amount as the audit trail, the API and the exports write it: every digit, no trailing zeros,
+    never in exponent form (JSON numbers would go through float)."""
     if price is None:
         return None
     text = f"{Decimal(price):f}"

@@ -9,6 +9,7 @@ from django.utils import timezone
 from ninja import Query, Router, Schema
 
 from jobs import selectors, services
+from jobs.costs import price_text
 from jobs.models import Endpoint
 
 from ..auth import client_ip, operator_required
@@ -44,6 +45,7 @@ def endpoint_out(summary) -> dict:
             "execution_ms": vars(hour.execution),
         },
         "last_poll_at": endpoint.last_poll_at,
+        "price_per_second_usd": price_text(endpoint.price_per_second),
     }
 
 

@@ -10,6 +10,7 @@ from ninja import Field, Header, Query, Router, Schema, Status
 
 from dashboard.forms import RANGES
 from jobs import selectors, services
+from jobs.costs import job_cost, price_text
 from jobs.models import Endpoint, Job
 
 from .. import exports, idempotency
@@ -85,7 +86,8 @@ def decode_cursor(text: str):
     return cursor
 
 
-def job_row(job) -> dict:
+def job_row(job, now=None) -> dict:
+    cost = job_cost(job, now=now or timezone.now())
     return {
         "id": job.pk,
         "runpod_id": job.runpod_id,
@@ -101,6 +103,8 @@ def job_row(job) -> dict:
         "submitted_by": job.submitted_by.username if job.submitted_by else None,
         "expired": job.expired,
         "not_found": job.not_found,
+        "cost_usd": price_text(cost.amount),
+        "cost_so_far": cost.so_far,
     }
 
 
@@ -111,8 +115,9 @@ def job_row(job) -> dict:
 )
 def job_list(request, query: Query[JobQuery], page: Query[PageQuery]):
     result = selectors.job_list(query.filters(), after=decode_cursor(page.cursor), limit=page.limit)
+    now = timezone.now()
     return {
-        "jobs": [job_row(job) for job in result.jobs],
+        "jobs": [job_row(job, now) for job in result.jobs],
         # A text search that read its window without filling a page goes on from where it stopped.
         "next_cursor": result.older or result.scan_more,
         "search": result.search,

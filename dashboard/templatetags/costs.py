@@ -16,11 +16,6 @@ register = template.Library()
 CENT = Decimal("0.01")
 # The price column's precision: nothing smaller is shown.
 SMALLEST = Decimal("0.00000001")
-# What a cost estimate leaves out, said wherever costs are shown.
-ESTIMATE_NOTE = (
-    "Estimate: RunPod's executionTime x the endpoint's price per second. It leaves out what RunPod also bills: "
-    "idle time of workers kept warm and cold starts."
-)
 NO_PRICE = "no price set"
 
 

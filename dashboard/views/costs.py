@@ -18,20 +18,9 @@ from .common import client_ip, forbidden, render_page, wants_partial
 from .context import can_set_price, price_context
 from .jobs import job_list
 
-# Windows of whole local days, today included.
-COST_WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
 DEFAULT_COST_WINDOW = "30d"
 PRICE_TEMPLATE = "dashboard/endpoint_price.html"
 ADMINS_ONLY = "Only admins set an endpoint's price: ask one to add you to the Admins group."
-
-
-def cost_window(name: str, now: datetime) -> tuple[datetime, datetime]:
-    """[since, until) covering the last N local days, today included, on day boundaries."""
-    tz = timezone.get_current_timezone()
-    tomorrow = timezone.localtime(now, tz).date() + timedelta(days=1)
-    until = datetime.combine(tomorrow, time.min, tzinfo=tz)
-    since = datetime.combine(tomorrow - timedelta(days=COST_WINDOWS[name]), time.min, tzinfo=tz)
-    return since, until
 
 
 def _jobs_link(since, until, **filters) -> str:
@@ -61,15 +50,15 @@ def _links(summary):
 @require_GET
 def cost_page(request):
     window = request.GET.get("window", DEFAULT_COST_WINDOW)
-    window = window if window in COST_WINDOWS else DEFAULT_COST_WINDOW
+    window = window if window in selectors.COST_WINDOWS else DEFAULT_COST_WINDOW
     now = timezone.now()
-    since, until = cost_window(window, now)
+    since, until = selectors.cost_window(window, now)
     summary = selectors.cost_summary(since=since, until=until, now=now)
     _links(summary)
     context = {
         "summary": summary,
         "window": window,
-        "windows": list(COST_WINDOWS),
+        "windows": list(selectors.COST_WINDOWS),
         "chart": charts.cost_chart(summary),
         "now": now,
         "last_day": until - timedelta(days=1),

@@ -6,7 +6,7 @@ charts aggregate snapshots into a fixed number of time buckets in SQL.
 """
 
 from .audit import AUDIT_ACTIONS, AuditFilters, audit_list, users_for_filter
-from .costs import CostLine, CostSummary, cost_summary, filter_cost_total
+from .costs import COST_WINDOWS, CostLine, CostSummary, cost_summary, cost_window, filter_cost_total
 from .endpoints import (
     EndpointSummary,
     FinishedStats,
@@ -55,6 +55,7 @@ from .series import Bucket, bucket_seconds, health_series, health_series_many, t
 __all__ = [
     "ATTEMPTS_SHOWN",
     "AUDIT_ACTIONS",
+    "COST_WINDOWS",
     "TEXT_SEARCH_SCAN",
     "Attempt",
     "Attempts",
@@ -73,6 +74,7 @@ __all__ = [
     "audit_list",
     "bucket_seconds",
     "cost_summary",
+    "cost_window",
     "endpoint_enabled",
     "endpoint_get",
     "endpoint_newest_finished",

@@ -11,7 +11,7 @@ few (one per busy worker) and are priced one by one, as cost so far.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -27,6 +27,8 @@ from .jobs import JobFilters
 
 ZERO = Decimal(0)
 RUNNING = Q(status=IN_PROGRESS, started_at__isnull=False)
+# The Cost page's and the API's windows: whole local days, today included.
+COST_WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
 # Jobs still running priced one by one at most; past this the rest are left out of "so far" (and said so).
 RUNNING_LIMIT = 5000
 
@@ -82,6 +84,15 @@ class CostSummary:
     running_left_out: int = 0
     # Cost per (day, endpoint id), for the chart's stacked bars.
     by_day_endpoint: dict = field(default_factory=dict)
+
+
+def cost_window(name: str, now: datetime, tz=None) -> tuple[datetime, datetime]:
+    """[since, until) covering the last N local days of the window name, today included, on day boundaries."""
+    tz = tz or timezone.get_current_timezone()
+    tomorrow = timezone.localtime(now, tz).date() + timedelta(days=1)
+    until = datetime.combine(tomorrow, time.min, tzinfo=tz)
+    since = datetime.combine(tomorrow - timedelta(days=COST_WINDOWS[name]), time.min, tzinfo=tz)
+    return since, until
 
 
 def _prices() -> dict[int, tuple[str, Decimal | None]]:
