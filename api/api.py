@@ -9,7 +9,7 @@ from ninja import NinjaAPI
 
 from . import errors
 from .auth import auth
-from .routes import audit, bulk, costs, endpoints, jobs
+from .routes import audit, bulk, costs, endpoints, jobs, views
 from .tokens import token_authenticate
 
 DESCRIPTION = """The RunPod job dashboard's data and actions for programs.
@@ -54,3 +54,4 @@ api.add_router("", jobs.router)
 api.add_router("", audit.router)
 api.add_router("", bulk.router)
 api.add_router("", costs.router)
+api.add_router("", views.router)

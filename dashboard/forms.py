@@ -283,3 +283,16 @@ class AuditFilterForm(forms.Form):
             username=data.get("user") or "",
             endpoint_id=data.get("endpoint"),
         )
+
+
+class SavedViewForm(forms.Form):
+    """Save the jobs page's current filter (its query string, normalised by dashboard/saved_views.py) by name."""
+
+    # Length and characters are checked by the service, which says what is wrong in a sentence.
+    name = forms.CharField(max_length=1000, strip=True, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    team = forms.BooleanField(label="For the team", required=False)
+    query = forms.CharField(required=False, max_length=4000, widget=forms.HiddenInput)
+
+
+class SavedViewRenameForm(forms.Form):
+    name = forms.CharField(max_length=1000, strip=True, widget=forms.TextInput(attrs={"autocomplete": "off"}))

@@ -9,6 +9,13 @@ from .costs import cost_page, endpoint_price, job_cost_total_hx
 from .endpoints import endpoint_detail, endpoint_purge, endpoint_stats_hx
 from .jobs import job_detail, job_json, job_list, job_live_hx, job_rows_hx, job_stream_hx
 from .overview import endpoint_pin, overview, overview_hx
+from .saved_views import (
+    saved_view_create,
+    saved_view_delete,
+    saved_view_list,
+    saved_view_rename,
+    saved_views_menu_hx,
+)
 
 __all__ = [
     "LoginView",
@@ -38,4 +45,9 @@ __all__ = [
     "job_track",
     "overview",
     "overview_hx",
+    "saved_view_create",
+    "saved_view_delete",
+    "saved_view_list",
+    "saved_view_rename",
+    "saved_views_menu_hx",
 ]

@@ -7,6 +7,8 @@ from itertools import pairwise
 from django.http import Http404
 from django.utils import timezone
 
+from dashboard import saved_views
+from dashboard.forms import SavedViewForm
 from dashboard.templatetags.dashboard import status_label
 from jobs import selectors
 from jobs.constants import COMPLETED
@@ -103,4 +105,34 @@ def price_context(endpoint, user, **extra) -> dict:
         "can_set_price": can_set_price(user),
         "typed": None,
         **extra,
+    }
+
+
+def views_for_request(request) -> list:
+    """The views the nav and the page show, read once per request."""
+    views = getattr(request, "_saved_views", None)
+    if views is None:
+        views = saved_views.views_for_menu(request.user)
+        request._saved_views = views
+    return views
+
+
+def menu_context(request) -> dict:
+    views = views_for_request(request)
+    counts = saved_views.views_active_counts(views)
+    items = [{"view": view, "count": counts.get(view.pk, 0), "url": saved_views.view_url(view)} for view in views]
+    return {
+        "team_items": [item for item in items if item["view"].is_team],
+        "own_items": [item for item in items if not item["view"].is_team],
+    }
+
+
+def save_bar_context(request, form) -> dict:
+    """For the jobs page: which saved views its filter is, and the form that saves it."""
+    current, _ = saved_views.filter_of_form(form)
+    query = saved_views.filter_query(current)
+    return {
+        "active_views": saved_views.views_matching(views_for_request(request), current),
+        "save_form": SavedViewForm(initial={"query": query}),
+        "can_share": saved_views.can_share(request.user),
     }

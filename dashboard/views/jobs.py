@@ -11,7 +11,7 @@ from jobs import selectors
 from jobs.constants import JOB_IDS_PER_REQUEST
 
 from .common import render_page, wants_partial
-from .context import is_settled, job_or_404, live_context, table_context
+from .context import is_settled, job_or_404, live_context, save_bar_context, table_context
 
 PAGE_SIZE = 50
 STREAM_SECONDS = 1
@@ -47,6 +47,7 @@ def job_list(request):
         "filters": filters,
         "page": page,
         "scan_limit": selectors.TEXT_SEARCH_SCAN,
+        **save_bar_context(request, form),
         **table_context(page.jobs, filter_query=_filter_query(request), first_page=first_page),
         # Rows carry a checkbox of the compare form.
         "selectable": True,

@@ -29,6 +29,9 @@ AUDIT_ACTIONS = (
     "bulk_retry",
     "bulk_run_again",
     "bulk_stop_tracking",
+    "saved_view_create",
+    "saved_view_rename",
+    "saved_view_delete",
 )
 
 

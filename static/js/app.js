@@ -297,6 +297,18 @@
     var url = event.detail.xhr && event.detail.xhr.responseURL;
     if (url && url.indexOf("/login/") !== -1) window.location.reload();
   });
+  // A menu that fetches fresh content each time it opens (the saved views' counts), rather than on a timer.
+  // "toggle" does not bubble, so it is caught on the way down.
+  document.addEventListener("toggle", function (event) {
+    var menu = event.target;
+    if (menu.open && menu.matches && menu.matches("details[data-refresh-open]")) htmx.trigger(menu, "rpd:open");
+  }, true);
+  // An open menu closes on a click elsewhere, as menus do.
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.views-menu[open], details.save-view[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.open = false;
+    });
+  });
   document.body.addEventListener("htmx:sendError", function () {
     var conn = document.getElementById("conn");
     if (conn) conn.hidden = false;
