@@ -63,6 +63,8 @@ def job_submit(request):
         except services.InputError as exc:
             form.add_error(None, str(exc))
         else:
+            if job.parent_id:
+                messages.success(request, f"Submitted as a new attempt of job {form.cleaned_data['parent']}.")
             return redirect_page(request, job.get_absolute_url())
     # The endpoint page's copy of the form hides the endpoint choice; keep it hidden when it comes back.
     context = {

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from jobs import services
 from jobs.models import Endpoint, Job
-from tests.factories import make_endpoint
+from tests.factories import make_endpoint, make_job
 from tests.utils import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -28,7 +28,8 @@ def warm_endpoint(sim, transactional_db):
 
 def test_edit_and_run_links_both_attempts_and_the_list_compares_them(as_user, warm_endpoint, celery_worker):
     """Edit a finished job's input, run it on the simulator, follow the links both ways, then tick both rows in the
-    jobs list and read their diff. No script is refused by the Content-Security-Policy on the way."""
+    jobs list (a tick outlives the live refresh of its row) and read their diff. No script is refused by the
+    Content-Security-Policy on the way."""
     refused = []
     first = services.job_submit(
         endpoint=warm_endpoint, input={"prompt": "a cat", "steps": 20}, policy={"executionTimeout": 60_000}
@@ -59,9 +60,18 @@ def test_edit_and_run_links_both_attempts_and_the_list_compares_them(as_user, wa
     expect(page.locator(f'#attempts a[href="{second.get_absolute_url()}"]')).to_be_visible()
     session.shot("edit-and-run-parent")
 
-    page = session.go(f"/jobs/?endpoint={warm_endpoint.pk}")
+    # A job still in the queue (on a disabled endpoint, so nothing polls it): the list redraws its row every 2 s.
+    waiting = make_job(make_endpoint(name="paused", enabled=False), status="IN_QUEUE", next_poll_at=None)
+    page = session.go("/jobs/")
     button = page.locator("[data-compare-button]")
     expect(button).to_be_disabled()
+    tick = f"#job-{waiting.pk} input[data-compare-pick]"
+    page.check(tick)
+    page.evaluate(f"window.__row = document.getElementById('job-{waiting.pk}')")
+    redrawn = f"document.getElementById('job-{waiting.pk}') !== window.__row"
+    wait_for(lambda: page.evaluate(redrawn), timeout=15, message="the live refresh to redraw the queued row")
+    expect(page.locator(tick)).to_be_checked()  # the tick outlived the live refresh of its row
+    page.uncheck(tick)
     page.check(f"#job-{first.pk} input[data-compare-pick]")
     page.check(f"#job-{second.pk} input[data-compare-pick]")
     expect(button).to_be_enabled()
