@@ -18,8 +18,16 @@ class Diagnosis:
     health: dict
 
 
-def diagnose_queue(endpoint, *, stall=None, overdue=0, queued=0, now=None) -> Diagnosis:
-    """The most likely reason the endpoint's queue does not move; the first cause that applies wins."""
+# Passed as `snapshot` when the caller has not read the endpoint's newest /health answer itself.
+READ_SNAPSHOT = object()
+
+
+def diagnose_queue(endpoint, *, stall=None, overdue=0, queued=0, now=None, snapshot=READ_SNAPSHOT) -> Diagnosis:
+    """The most likely reason the endpoint's queue does not move; the first cause that applies wins.
+
+    `snapshot` is the endpoint's newest /health answer when the caller has it (the rule reads every endpoint's at
+    once), None when there is none; anything older than HEALTH_FRESH counts as none.
+    """
     now = now or timezone.now()
     if endpoint.auth_failed_at:
         return Diagnosis("key_refused", "RunPod refuses the endpoint's API key (401): an admin must update it.", {})
@@ -27,23 +35,29 @@ def diagnose_queue(endpoint, *, stall=None, overdue=0, queued=0, now=None) -> Di
         return Diagnosis(
             "unknown_endpoint", f"RunPod does not know the endpoint id {endpoint.runpod_id!r} (404): check it.", {}
         )
+    if snapshot is READ_SNAPSHOT:
+        snapshot = HealthSnapshot.objects.filter(endpoint=endpoint).order_by("-taken_at").first()
+    if snapshot is not None and snapshot.taken_at < now - HEALTH_FRESH:
+        snapshot = None
     if stall is not None or overdue:
-        why = stall.reason if stall is not None else f"{overdue} job(s) are overdue for a poll."
-        return Diagnosis(
-            "polling_behind", f"Our own polling is behind, so the queue may not be stuck at RunPod: {why}", {}
-        )
-    snapshot = (
-        HealthSnapshot.objects.filter(endpoint=endpoint, taken_at__gte=now - HEALTH_FRESH).order_by("-taken_at").first()
-    )
+        return _polling_behind(snapshot, stall=stall, overdue=overdue, queued=queued)
     if snapshot is None:
         return Diagnosis("no_health", "No recent /health answer, so the workers' state is unknown.", {})
-    if queued and snapshot.jobs_in_queue == 0 and snapshot.jobs_in_progress == 0:
+    return diagnose_health(snapshot)
+
+
+def _polling_behind(snapshot, *, stall, overdue, queued) -> Diagnosis:
+    why = stall.reason if stall is not None else f"{overdue} job(s) are overdue for a poll."
+    health = diagnose_health(snapshot).health if snapshot is not None else {}
+    if snapshot is not None and queued and snapshot.jobs_in_queue == 0 and snapshot.jobs_in_progress == 0:
         sentence = (
             f"RunPod reports an empty queue while {queued} job(s) wait here: our own polling is behind "
-            "(too many jobs for the poller, or its rate budget is spent)."
+            f"(too many jobs for the poller, or its rate budget is spent). {why}"
         )
-        return Diagnosis("polling_behind", sentence, diagnose_health(snapshot).health)
-    return diagnose_health(snapshot)
+        return Diagnosis("polling_behind", sentence, health)
+    return Diagnosis(
+        "polling_behind", f"Our own polling is behind, so the queue may not be stuck at RunPod: {why}", health
+    )
 
 
 def diagnose_health(s) -> Diagnosis:

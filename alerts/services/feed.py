@@ -6,7 +6,7 @@ and rows already recorded are skipped.
 """
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 
 from alerts.models import ErrorGroup, JobFailure, LostResult, Marker
 from jobs.constants import EXPIRED, FAILED_STATES
@@ -26,9 +26,15 @@ def transitions_read(*, batch=FEED_BATCH) -> dict:
         # A first run starts at the end: the history before alerts existed is not news.
         last = StatusTransition.objects.order_by("-id").values_list("id", flat=True).first() or 0
         marker.position = max(0, last - FEED_OVERLAP)
+    # Rows already recorded are left out by the database (an anti-join on each table's primary key), so the
+    # overlap costs a short index range, not thousands of rows read and checked here on every tick.
+    recorded = Q(to_status__in=FAILED_STATES) & Exists(JobFailure.objects.filter(job_id=OuterRef("job_id"))) | Q(
+        to_status=EXPIRED
+    ) & Exists(LostResult.objects.filter(job_id=OuterRef("job_id")))
     rows = list(
         StatusTransition.objects.filter(id__gt=max(0, marker.position - FEED_OVERLAP))
         .filter(to_status__in=(*FAILED_STATES, EXPIRED))
+        .exclude(recorded)
         .order_by("id")
         .values_list("id", "job_id", "to_status", "at")[:batch]
     )

@@ -3,27 +3,44 @@
 Findings carry the sentence a person receives and the evidence behind it; lifecycle.py turns them into alerts.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 
-from django.db.models import Count, Max, Min, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils import timezone
 
 from alerts.models import JobFailure, LostResult, RuleKind
-from jobs.constants import FAILED_STATES, IN_PROGRESS, IN_QUEUE
-from jobs.models import Endpoint, HealthSnapshot, Job
+from jobs.constants import FAILED_STATES, IN_PROGRESS
+from jobs.models import Endpoint, Job, StatusTransition
 from jobs.services.state import RUN_RETENTION, RUNSYNC_RETENTION
 
 from .diagnosis import diagnose_queue
 from .heartbeat import polling_stall
 from .params import RuleBook
+from .queues import queue_evidence, queued_by_endpoint
 
 # RunPod's default executionTimeout (runpod-api.md, Request options) and its smallest.
 DEFAULT_EXECUTION_TIMEOUT = timedelta(milliseconds=600_000)
 MIN_EXECUTION_TIMEOUT = timedelta(milliseconds=5_000)
 SAMPLE_JOBS = 5
+
+
+@dataclass(frozen=True)
+class EndpointView:
+    """What the rules read of an endpoint: plain values, not a model instance (no API key decrypted, no hundred
+    instances built on every tick)."""
+
+    pk: int
+    name: str
+    runpod_id: str
+    poll_running_seconds: float
+    auth_failed_at: object
+    not_found_at: object
+
+
+ENDPOINT_FIELDS = tuple(f.name for f in fields(EndpointView))
 
 
 @dataclass
@@ -41,6 +58,25 @@ class Context:
     book: RuleBook
     endpoints: dict  # id -> Endpoint (enabled ones)
     stall: object = None
+    finished: dict = field(default_factory=dict)  # window seconds -> finished_counts, read once per tick
+
+    def finished_counts(self, window: int) -> dict[int, dict]:
+        """Endpoint id -> jobs finished in the last `window` seconds: total, failed (or timed out), and COMPLETED
+        without output. One grouped query per distinct window, shared by the failure-rate and no-output rules."""
+        if window not in self.finished:
+            rows = (
+                Job.objects.filter(
+                    endpoint_id__in=list(self.endpoints), finished_at__gte=self.now - timedelta(seconds=window)
+                )
+                .values("endpoint_id")
+                .annotate(
+                    total=Count("id"),
+                    failed=Count("id", filter=Q(status__in=FAILED_STATES)),
+                    empty=Count("id", filter=Q(completed_without_output=True)),
+                )
+            )
+            self.finished[window] = {row["endpoint_id"]: row for row in rows}
+        return self.finished[window]
 
 
 def key_for(kind, endpoint_id=None) -> str:
@@ -49,7 +85,8 @@ def key_for(kind, endpoint_id=None) -> str:
 
 def rules_evaluate(now=None, *, book=None) -> list[Finding]:
     now = now or timezone.now()
-    ctx = Context(now=now, book=book or RuleBook(), endpoints={e.pk: e for e in Endpoint.objects.filter(enabled=True)})
+    enabled = Endpoint.objects.filter(enabled=True).order_by("pk").values_list(*ENDPOINT_FIELDS)
+    ctx = Context(now=now, book=book or RuleBook(), endpoints={row[0]: EndpointView(*row) for row in enabled})
     findings = []
     for rule in RULES:
         findings.extend(rule(ctx))
@@ -80,47 +117,42 @@ def rule_polling_stalled(ctx):
 
 
 def rule_stuck_queue(ctx):
+    """Jobs waited past the threshold and nothing shows the queue moving (queues.py says what counts as moving)."""
     endpoints = {e.pk: e for e in _enabled(ctx, RuleKind.STUCK_QUEUE)}
     if not endpoints:
         return []
-    queued = (
-        Job.objects.filter(status=IN_QUEUE, endpoint_id__in=list(endpoints))
-        .values("endpoint_id")
-        .annotate(n=Count("id"), oldest=Min(Coalesce("submitted_at", "created_at")))
-    )
+    thresholds = {pk: ctx.book.params(RuleKind.STUCK_QUEUE, pk).threshold for pk in endpoints}
+    waiting = {
+        pk: (count, oldest)
+        for pk, (count, oldest) in queued_by_endpoint(endpoints).items()
+        if (ctx.now - oldest).total_seconds() >= thresholds[pk]
+    }
+    if not waiting:
+        return []
+    # Overdue by this much is our polling being behind, not its usual lag (the poll-stalled rule's minute).
+    late = ctx.now - timedelta(seconds=max(60.0, min(thresholds[pk] for pk in waiting) / 2))
+    evidence = queue_evidence({pk: thresholds[pk] for pk in waiting}, now=ctx.now, late=late)
     findings = []
-    for row in queued:
-        endpoint = endpoints[row["endpoint_id"]]
-        threshold = ctx.book.params(RuleKind.STUCK_QUEUE, endpoint.pk).threshold
-        if row["oldest"] is None or (ctx.now - row["oldest"]).total_seconds() < threshold:
-            continue
-        since = ctx.now - timedelta(seconds=threshold)
-        if not endpoint.auth_failed_at and not endpoint.not_found_at and _queue_moving(endpoint, since):
+    for pk, (count, oldest) in waiting.items():
+        endpoint, seen, threshold = endpoints[pk], evidence[pk], thresholds[pk]
+        refused = endpoint.auth_failed_at or endpoint.not_found_at
+        moving = (
+            seen.moved_here(ctx.now - timedelta(seconds=threshold))
+            or seen.moved_at_runpod()
+            or seen.drained_at_runpod(ctx.now)
+        )
+        if moving and not refused:
             continue  # busy but draining: nothing wrong
-        waited = (ctx.now - row["oldest"]).total_seconds()
-        findings.append(_stuck_finding(ctx, endpoint, row["n"], waited, threshold))
+        waited = (ctx.now - oldest).total_seconds()
+        findings.append(_stuck_finding(ctx, endpoint, count, waited, threshold, seen))
     return findings
 
 
-def _queue_moving(endpoint, since) -> bool:
-    """Something finished or started here since `since`, or RunPod's own counters say it finished jobs meanwhile
-    (our polling can trail a fast-draining queue; /health does not)."""
-    if Job.objects.filter(endpoint=endpoint, finished_at__gte=since).exists():
-        return True
-    if Job.objects.filter(endpoint=endpoint, status=IN_PROGRESS, started_at__gte=since).exists():
-        return True
-    snapshots = HealthSnapshot.objects.filter(endpoint=endpoint).order_by("-taken_at")
-    latest = snapshots.values_list("jobs_completed", "jobs_failed").first()
-    before = snapshots.filter(taken_at__lt=since).values_list("jobs_completed", "jobs_failed").first()
-    return latest is not None and before is not None and sum(latest) > sum(before)
-
-
-def _stuck_finding(ctx, endpoint, queued, waited, threshold):
-    overdue = 0
-    if ctx.stall is None:
-        late = ctx.now - timedelta(seconds=max(60.0, threshold / 2))
-        overdue = len(Job.objects.filter(endpoint=endpoint, next_poll_at__lt=late).values_list("pk", flat=True)[:100])
-    diagnosis = diagnose_queue(endpoint, stall=ctx.stall, overdue=overdue, queued=queued, now=ctx.now)
+def _stuck_finding(ctx, endpoint, queued, waited, threshold, seen):
+    overdue = seen.overdue if ctx.stall is None else 0
+    diagnosis = diagnose_queue(
+        endpoint, stall=ctx.stall, overdue=overdue, queued=queued, now=ctx.now, snapshot=seen.newest_snapshot()
+    )
     summary = f"{endpoint.name}: {queued} job(s) queued, the oldest for {waited:.0f} s. {diagnosis.sentence}"
     evidence = {
         "queued": queued,
@@ -149,36 +181,37 @@ def rule_failure_rate(ctx):
     findings = []
     for window, endpoints in _by_window(ctx, RuleKind.FAILURE_RATE).items():
         since = ctx.now - timedelta(seconds=window)
-        rows = (
-            Job.objects.filter(endpoint_id__in=[e.pk for e in endpoints], finished_at__gte=since)
-            .values("endpoint_id")
-            .annotate(total=Count("id"), failed=Count("id", filter=Q(status__in=FAILED_STATES)))
-        )
-        counts = {row["endpoint_id"]: row for row in rows}
+        counts = ctx.finished_counts(window)
+        over = []
         for endpoint in endpoints:
             params = ctx.book.params(RuleKind.FAILURE_RATE, endpoint.pk)
             row = counts.get(endpoint.pk, {"total": 0, "failed": 0})
             total, failed = row["total"], row["failed"]
-            if total < max(1, params.min_count) or failed * 100 < params.threshold * total:
-                continue
-            findings.append(_failure_finding(endpoint, failed, total, since, params))
+            if total >= max(1, params.min_count) and failed * 100 >= params.threshold * total:
+                over.append((endpoint, failed, total, params))
+        tops = top_error_groups([endpoint.pk for endpoint, *_ in over], since)
+        findings += [_failure_finding(e, failed, total, tops.get(e.pk), params) for e, failed, total, params in over]
     return findings
 
 
-def top_error_group(endpoint_id, since):
-    row = (
-        JobFailure.objects.filter(endpoint_id=endpoint_id, at__gte=since)
-        .values("group_id", "group__error_type", "group__message")
+def top_error_groups(endpoint_ids, since) -> dict[int, dict]:
+    """Endpoint id -> its commonest error group since `since` (with its count `n`), one grouped query for all."""
+    if not endpoint_ids:
+        return {}
+    rows = (
+        JobFailure.objects.filter(endpoint_id__in=endpoint_ids, at__gte=since)
+        .values("endpoint_id", "group_id", "group__error_type", "group__message")
         .annotate(n=Count("job_id"))
-        .order_by("-n")
-        .first()
+        .order_by("endpoint_id", "-n", "group_id")
     )
-    return row
+    tops: dict[int, dict] = {}
+    for row in rows:
+        tops.setdefault(row["endpoint_id"], row)
+    return tops
 
 
-def _failure_finding(endpoint, failed, total, since, params):
+def _failure_finding(endpoint, failed, total, top, params):
     share = 100 * failed / total
-    top = top_error_group(endpoint.pk, since)
     minutes = params.window_seconds / 60
     summary = f"{endpoint.name}: {failed} of {total} jobs failed or timed out in {minutes:.0f} min ({share:.0f} %)."
     evidence = {
@@ -202,17 +235,22 @@ def _failure_finding(endpoint, failed, total, since, params):
 
 def rule_runaway(ctx):
     endpoints = {e.pk: e for e in _enabled(ctx, RuleKind.RUNAWAY)}
-    running = Job.objects.filter(status=IN_PROGRESS, endpoint_id__in=list(endpoints))
+    running = Job.objects.filter(status=IN_PROGRESS, endpoint_id__in=list(endpoints)).order_by()
     by_endpoint: dict[int, dict] = {}
-    for pk, endpoint_id, started_at, policy in running.filter(
-        started_at__lt=ctx.now - MIN_EXECUTION_TIMEOUT
-    ).values_list("pk", "endpoint_id", "started_at", "policy"):
-        grace = timedelta(seconds=ctx.book.params(RuleKind.RUNAWAY, endpoint_id).threshold)
+    graces = {pk: timedelta(seconds=ctx.book.params(RuleKind.RUNAWAY, pk).threshold) for pk in endpoints}
+    # Only jobs older than the shortest timeout RunPod allows plus the smallest grace can be past their own.
+    oldest_possible = ctx.now - MIN_EXECUTION_TIMEOUT - min(graces.values(), default=timedelta(0))
+    for pk, endpoint_id, started_at, policy in running.filter(started_at__lt=oldest_possible).values_list(
+        "pk", "endpoint_id", "started_at", "policy"
+    ):
+        grace = graces[endpoint_id]
         if started_at + _execution_timeout(policy) + grace < ctx.now:
             by_endpoint.setdefault(endpoint_id, {"timeout": [], "cancel": []})["timeout"].append(pk)
     # Running jobs we cancelled: the running set is small (one per busy worker), each joined on its transitions.
-    cancelled = running.annotate(cancel_at=Max("transitions__at", filter=Q(transitions__source="cancel"))).filter(
-        cancel_at__isnull=False, last_polled_at__isnull=False
+    # The newest cancel we sent to each running job (a semi-join first: most running jobs were never cancelled).
+    cancels = StatusTransition.objects.filter(job_id=OuterRef("pk"), source="cancel")
+    cancelled = running.filter(Exists(cancels), last_polled_at__isnull=False).annotate(
+        cancel_at=Subquery(cancels.order_by("-at").values("at")[:1])
     )
     for pk, endpoint_id, cancel_at, last_polled in cancelled.values_list(
         "pk", "endpoint_id", "cancel_at", "last_polled_at"
@@ -251,16 +289,27 @@ def _runaway_finding(endpoint, jobs):
 def rule_no_output(ctx):
     findings = []
     for window, endpoints in _by_window(ctx, RuleKind.NO_OUTPUT).items():
-        since = ctx.now - timedelta(seconds=window)
+        counts = {pk: row["empty"] for pk, row in ctx.finished_counts(window).items()}
+        over = [e for e in endpoints if counts.get(e.pk, 0) > ctx.book.params(RuleKind.NO_OUTPUT, e.pk).threshold]
+        if not over:
+            continue
+        # The newest 50 of every endpoint over the limit, in one query.
         empty = Job.objects.filter(
-            endpoint_id__in=[e.pk for e in endpoints], finished_at__gte=since, completed_without_output=True
+            endpoint_id__in=[e.pk for e in over],
+            finished_at__gte=ctx.now - timedelta(seconds=window),
+            completed_without_output=True,
         )
-        counts = dict(empty.values("endpoint_id").annotate(n=Count("id")).values_list("endpoint_id", "n"))
-        for endpoint in endpoints:
-            count = counts.get(endpoint.pk, 0)
-            if count <= ctx.book.params(RuleKind.NO_OUTPUT, endpoint.pk).threshold:
-                continue
-            ids = list(empty.filter(endpoint=endpoint).order_by("-finished_at").values_list("pk", flat=True)[:50])
+        rank = Window(RowNumber(), partition_by=[F("endpoint_id")], order_by=F("finished_at").desc())
+        samples: dict[int, list] = {}
+        for endpoint_id, pk in (
+            empty.annotate(rank=rank)
+            .filter(rank__lte=50)
+            .order_by("endpoint_id", "rank")
+            .values_list("endpoint_id", "pk")
+        ):
+            samples.setdefault(endpoint_id, []).append(pk)
+        for endpoint in over:
+            count, ids = counts[endpoint.pk], samples.get(endpoint.pk, [])
             summary = f"{endpoint.name}: {count} job(s) COMPLETED without any output in {window / 60:.0f} min."
             evidence = {"count": count, "window_seconds": window, "links": _job_links(ids)}
             key = key_for(RuleKind.NO_OUTPUT, endpoint.pk)
@@ -284,7 +333,7 @@ def rule_results_at_risk(ctx):
     at_risk: dict[int, list] = {}
     unarchived = Job.objects.filter(
         endpoint_id__in=list(endpoints), next_poll_at__isnull=False, archived=False, finished_at__isnull=False
-    )
+    ).order_by()
     for pk, endpoint_id, mode, finished_at in unarchived.values_list("pk", "endpoint_id", "mode", "finished_at")[:5000]:
         share = ctx.book.params(RuleKind.RESULTS_AT_RISK, endpoint_id).threshold / 100
         retention = RUNSYNC_RETENTION if mode == "runsync" else RUN_RETENTION

@@ -21,6 +21,7 @@ def alerts_evaluate(now=None) -> dict:
     findings = rules_evaluate(now)
     result = alerts_sync(findings, now=now)
     # When rules were last evaluated: the alerts page shows it, and tests wait on it.
-    Marker.objects.update_or_create(name=EVALUATED_MARKER, defaults={"at": timezone.now()})
+    if not Marker.objects.filter(name=EVALUATED_MARKER).update(at=timezone.now()):
+        Marker.objects.get_or_create(name=EVALUATED_MARKER, defaults={"at": timezone.now()})
     result.update(added, findings=len(findings), ms=round((time.perf_counter() - started) * 1000, 1))
     return result

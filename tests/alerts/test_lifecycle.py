@@ -67,3 +67,18 @@ def test_a_channel_added_later_gets_only_new_events(db):
     alerts_sync([finding()], now=at(0))
     Channel.objects.create(name="late", kind=Channel.Kind.EMAIL, recipients="ops@example.com")
     assert Delivery.objects.count() == 0
+
+
+def test_every_alert_still_firing_keeps_its_own_latest_sentence_and_evidence(db):
+    """Three alerts firing: one statement writes each its own summary (quotes and all) and evidence, seen now."""
+    keys = [f"stuck_queue:{n}" for n in range(3)]
+    alerts_sync([Finding("stuck_queue", key, "first", None, {"n": 0}) for key in keys], now=at(0))
+    later = [
+        Finding("stuck_queue", key, f"it's {n}: «{key}»", None, {"n": n, "nested": {"key": key}})
+        for n, key in enumerate(keys)
+    ]
+    alerts_sync(later, now=at(5))
+    for n, key in enumerate(keys):
+        alert = Alert.objects.get(key=key)
+        assert alert.summary == f"it's {n}: «{key}»" and alert.latest == {"n": n, "nested": {"key": key}}
+        assert alert.evidence == {"n": 0} and alert.last_seen_at == at(5) and alert.state == "firing"

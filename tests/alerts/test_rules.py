@@ -64,7 +64,7 @@ def test_a_short_wait_raises_nothing_and_thresholds_are_per_endpoint(fresh_poll)
     """100 s is under the 120 s default, but over an endpoint's own 60 s threshold."""
     calm, strict = make_endpoint(), make_endpoint()
     for endpoint in (calm, strict):
-        snapshot(endpoint, unhealthy=1)
+        snapshot(endpoint, unhealthy=1, in_queue=1)
         queued(endpoint, waited=100)
     RuleSetting.objects.create(endpoint=strict, kind=RuleKind.STUCK_QUEUE, threshold=60)
     assert [f.endpoint_id for f in findings_of(RuleKind.STUCK_QUEUE)] == [strict.pk]
@@ -181,13 +181,70 @@ def test_signatures_mask_numbers_ids_paths_and_hex():
     assert error_signature("TIMED_OUT", "")[1:] == ("TIMED_OUT", "execution timeout exceeded")
 
 
-def test_an_empty_queue_at_runpod_means_our_polling_is_behind(fresh_poll):
-    """RunPod's /health says nothing is queued or running while jobs wait here: the poller is behind."""
+def test_an_empty_queue_at_runpod_with_our_polls_late_means_our_polling_is_behind(fresh_poll):
+    """RunPod's /health says nothing is queued or running while jobs wait here, a minute and a half overdue."""
+    endpoint = make_endpoint()
+    snapshot(endpoint, idle=2, in_queue=0)
+    late = timezone.now() - timedelta(seconds=90)
+    for job in queued(endpoint, waited=300, count=4):
+        type(job).objects.filter(pk=job.pk).update(next_poll_at=late, last_polled_at=late)
+    [finding] = findings_of(RuleKind.STUCK_QUEUE)
+    assert finding.evidence["cause"] == "polling_behind" and "RunPod reports an empty queue" in finding.summary
+    assert "4 job(s) are overdue for a poll" in finding.summary
+
+
+def test_an_empty_queue_at_runpod_with_our_polls_on_time_is_not_stuck(fresh_poll):
+    """RunPod has nothing queued and our polls are on schedule: what waits here is about to be read, not stuck."""
     endpoint = make_endpoint()
     snapshot(endpoint, idle=2, in_queue=0)
     queued(endpoint, waited=300, count=4)
+    assert findings_of(RuleKind.STUCK_QUEUE) == []
+
+
+def test_a_queue_that_stopped_moving_is_stuck_even_after_a_busy_hour(fresh_poll):
+    """Jobs finished until five minutes ago, /health's counters have stood still since: stuck, named from health."""
+    endpoint = make_endpoint()
+    for ago, completed in ((900, 100), (300, 400), (200, 400), (5, 400)):
+        row = snapshot(endpoint, ago=ago, running=2, in_queue=50)
+        HealthSnapshot.objects.filter(pk=row.pk).update(jobs_completed=completed)
+    finished(endpoint, ago=300)
+    queued(endpoint, waited=400, count=50)
     [finding] = findings_of(RuleKind.STUCK_QUEUE)
-    assert finding.evidence["cause"] == "polling_behind" and "RunPod reports an empty queue" in finding.summary
+    assert finding.evidence["cause"] == "workers_busy"
+
+
+def test_health_that_runs_late_still_shows_a_draining_queue(fresh_poll):
+    """The newest /health is 150 s old (its tick ran late) but the threshold before it shows the queue shrinking
+    with workers running: judged over the snapshots we have, not a window they miss."""
+    endpoint = make_endpoint()
+    snapshot(endpoint, ago=400, running=3, in_queue=300)
+    snapshot(endpoint, ago=150, running=3, in_queue=120)
+    queued(endpoint, waited=500, count=3)
+    assert findings_of(RuleKind.STUCK_QUEUE) == []
+
+
+def test_stuck_queues_cost_the_same_statements_for_one_endpoint_or_twenty(fresh_poll):
+    """Twenty stuck endpoints are read with as many statements as one: no query per endpoint."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def statements():
+        with CaptureQueriesContext(connection) as queries:
+            findings = findings_of(RuleKind.STUCK_QUEUE)
+        return len(findings), len(queries)
+
+    def stuck_endpoint():
+        endpoint = make_endpoint()
+        snapshot(endpoint, unhealthy=2, in_queue=3)
+        queued(endpoint, waited=300, count=3)
+
+    stuck_endpoint()
+    one = statements()
+    for _ in range(19):
+        stuck_endpoint()
+    twenty = statements()
+    assert (one[0], twenty[0]) == (1, 20)
+    assert twenty[1] == one[1]
 
 
 def test_a_queue_runpod_is_draining_is_not_stuck_even_when_our_polling_trails(fresh_poll):
