@@ -1,15 +1,25 @@
-"""Is a queue moving? The evidence behind the stuck-queue rule, read for every candidate endpoint at once.
+"""Is a queue stuck? The evidence behind the stuck-queue rule, read for every candidate endpoint at once.
 
 A long wait alone is not a stuck queue: a busy endpoint draining a deep queue keeps its oldest job waiting for
-minutes. So the rule judges progress over the threshold's length of time, from three independent views, and calls
-a queue stuck only when none of them saw it move:
+minutes, and on a busy machine our own view of it (polls, /health ticks) arrives late. So the rule judges progress,
+and calls a queue stuck only when it saw enough to say so:
 
-1. Our records: a job of the endpoint started or finished within the threshold.
+Moving (not stuck), if any of
+1. our records: a job of the endpoint started or finished within the threshold;
 2. RunPod's /health over the last threshold's worth of snapshots (counted back from the newest one, so a health
-   tick that runs late on a busy machine shifts the window instead of hiding the progress): its finished-jobs
-   counters grew, or its queue shrank while workers ran.
+   tick that runs late shifts the window instead of hiding the progress): its finished counters grew, or its queue
+   shrank while workers ran;
 3. RunPod's queue is empty now (a fresh /health says nothing waits) and our polling is not late: what still waits
-   in our records is the poller catching up, not a queue at RunPod.
+   in our records is the poller catching up.
+Stuck, if none of those, and
+- a fresh /health shows no worker running (none at all, unhealthy, throttled, initializing): nothing can take the
+  jobs, one answer is enough; or
+- workers are running but /health has stood still for a whole threshold (one answer cannot tell a busy queue
+  from one stuck behind endless jobs); or
+- there is no fresh /health at all and the oldest job has waited longer than HEALTH_FRESH (the missing view is
+  itself the news).
+A refused key or an unknown endpoint id is stuck whatever the rest; so is a queue not moving while our polls of it
+are late by the polling-behind margin.
 
 The reads are a fixed number of statements whatever the number of endpoints: one statement of correlated index
 lookups per distinct threshold, one for the snapshots it names, one grouped count of overdue jobs.
@@ -42,6 +52,8 @@ class QueueEvidence:
     newest: dict | None = None
     reference: dict | None = None
     overdue: int = 0  # queued or running jobs late for their poll by the polling-behind margin
+    # The reference was taken a whole threshold before the newest answer (not the oldest there is, taken later).
+    spans_threshold: bool = False
 
     def moved_here(self, since) -> bool:
         """View 1: our records saw a job start or finish since `since`."""
@@ -61,6 +73,16 @@ class QueueEvidence:
         new = self.newest
         fresh = new is not None and new["taken_at"] >= now - HEALTH_FRESH
         return fresh and new["jobs_in_queue"] == 0 and not self.overdue
+
+    def moving(self, now, since) -> bool:
+        return self.moved_here(since) or self.moved_at_runpod() or self.drained_at_runpod(now)
+
+    def seen_stuck(self, now, waited: float) -> bool:
+        """Not moving, and enough seen to say it is stuck (see the module's docstring)."""
+        new = self.newest
+        if new is None or new["taken_at"] < now - HEALTH_FRESH:
+            return waited >= HEALTH_FRESH.total_seconds()
+        return new["workers_running"] == 0 or self.spans_threshold
 
     def newest_snapshot(self) -> HealthSnapshot | None:
         """The newest /health answer as a model, for the diagnosis."""
@@ -89,6 +111,7 @@ def queue_evidence(thresholds: dict[int, float], *, now, late) -> dict[int, Queu
             item = evidence[row["pk"]]
             item.last_finished, item.last_started = row["last_finished"], row["last_started"]
             snapshot_ids[row["pk"]] = (row["newest_id"], row["reference_id"] or row["oldest_id"])
+            item.spans_threshold = row["reference_id"] is not None
     wanted = {pk for pair in snapshot_ids.values() for pk in pair if pk is not None}
     rows = HealthSnapshot.objects.filter(pk__in=wanted).order_by().values("pk", *SNAPSHOT_FIELDS) if wanted else []
     snapshots = {row.pop("pk"): row for row in rows}

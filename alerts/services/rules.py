@@ -135,15 +135,11 @@ def rule_stuck_queue(ctx):
     findings = []
     for pk, (count, oldest) in waiting.items():
         endpoint, seen, threshold = endpoints[pk], evidence[pk], thresholds[pk]
-        refused = endpoint.auth_failed_at or endpoint.not_found_at
-        moving = (
-            seen.moved_here(ctx.now - timedelta(seconds=threshold))
-            or seen.moved_at_runpod()
-            or seen.drained_at_runpod(ctx.now)
-        )
-        if moving and not refused:
-            continue  # busy but draining: nothing wrong
         waited = (ctx.now - oldest).total_seconds()
+        refused = endpoint.auth_failed_at or endpoint.not_found_at
+        moving = seen.moving(ctx.now, ctx.now - timedelta(seconds=threshold))
+        if not refused and (moving or not (seen.overdue or seen.seen_stuck(ctx.now, waited))):
+            continue  # busy but draining, or not seen long enough to tell
         findings.append(_stuck_finding(ctx, endpoint, count, waited, threshold, seen))
     return findings
 

@@ -31,8 +31,9 @@ def findings_of(kind):
     ],
 )
 def test_stuck_queue_names_the_cause_from_health(fresh_poll, workers, cause, words):
-    """A queue waiting past the threshold is one finding whose sentence names what /health shows."""
+    """A queue waiting past the threshold, /health unchanged for longer, is one finding naming what /health shows."""
     endpoint = make_endpoint()
+    snapshot(endpoint, ago=190, in_queue=3, **workers)
     snapshot(endpoint, in_queue=3, **workers)
     queued(endpoint, waited=200, count=3)
     [finding] = findings_of(RuleKind.STUCK_QUEUE)
@@ -211,6 +212,19 @@ def test_a_queue_that_stopped_moving_is_stuck_even_after_a_busy_hour(fresh_poll)
     queued(endpoint, waited=400, count=50)
     [finding] = findings_of(RuleKind.STUCK_QUEUE)
     assert finding.evidence["cause"] == "workers_busy"
+
+
+def test_running_workers_need_a_threshold_of_health_before_a_queue_is_called_stuck(fresh_poll):
+    """One /health answer with workers running cannot tell a busy queue from a stuck one: nothing yet. Without any
+    /health, nothing until the wait passes HEALTH_FRESH; then it is named as unknown."""
+    busy, blind, long_blind = make_endpoint(), make_endpoint(), make_endpoint()
+    snapshot(busy, running=4, in_queue=400)
+    queued(busy, waited=300, count=3)
+    queued(blind, waited=100, count=3)
+    queued(long_blind, waited=130, count=3)
+    RuleSetting.objects.create(kind=RuleKind.STUCK_QUEUE, threshold=60)
+    [finding] = findings_of(RuleKind.STUCK_QUEUE)
+    assert finding.endpoint_id == long_blind.pk and finding.evidence["cause"] == "no_health"
 
 
 def test_health_that_runs_late_still_shows_a_draining_queue(fresh_poll):
