@@ -88,3 +88,13 @@ def test_saved_views_from_the_jobs_page_to_the_nav_and_back(as_user, login_as, m
     expect(page.locator(".views-table tbody tr")).to_have_count(2)
     expect(page.locator(".views-table button", has_text="Delete")).to_have_count(1)
     viewer.shot("saved-views-page")
+
+    # The menu in the dark theme, and on a phone's width (the nav wraps below; the menu stays in the top row).
+    page.emulate_media(color_scheme="dark")
+    open_menu(page)
+    viewer.shot("saved-views-menu-dark", full_page=False)
+    page.emulate_media(color_scheme="light")
+    page.set_viewport_size({"width": 390, "height": 760})
+    page.reload()
+    expect(open_menu(page).locator(".views-list a")).to_have_count(2)
+    viewer.shot("saved-views-menu-phone", full_page=False)
