@@ -33,8 +33,16 @@ def cold_endpoint(transactional_db, sim):
     return make_endpoint(name=endpoint_id, runpod_id=endpoint_id, base_url=sim.base_url, api_key="stored-rp-key")
 
 
-def test_run_status_and_output_are_runpods_and_recorded(official, proxy_endpoint, operator_token):
-    """Endpoint.run, Job.status and Job.output work, and the job is recorded with input, output and submitter."""
+def test_run_run_sync_stream_cancel_health_and_purge_work_and_every_job_is_recorded(
+    official, proxy_endpoint, cold_endpoint
+):
+    """One live server for the whole flow (each live-server test costs a database flush):
+
+    - Endpoint.run, Job.status and Job.output work; the job is recorded with input, output and submitter.
+    - Endpoint.run_sync returns the output, and the runsync job is archived here with it.
+    - Job.stream yields each chunk once, in order; the job's stored chunks are the same, and its output follows.
+    - Job.cancel answers CANCELLED (recorded here), health reads the queue, purge_queue removes the rest.
+    """
     job = official.run({"prompt": "a lighthouse"})
     assert job.output(timeout=10) == {"prompt": "a lighthouse"}
     assert job.status() == "COMPLETED"
@@ -44,21 +52,15 @@ def test_run_status_and_output_are_runpods_and_recorded(official, proxy_endpoint
     assert record.submitted_by.username.startswith("op-")
     assert record.auditentry_set.filter(action="submit", user=record.submitted_by).exists()
 
-
-def test_run_sync_returns_the_output_already_stored(official):
-    """Endpoint.run_sync returns the output, and the runsync job is archived here with it."""
     assert official.run_sync({"n": 3}, timeout=20) == {"n": 3}
     record = Job.objects.get(mode="runsync")
     assert record.archived
     assert record.output == {"n": 3}
 
-
-def test_stream_gives_every_chunk_once_in_order_and_the_job_keeps_them(official, proxy_endpoint):
-    """Job.stream yields each chunk once, in order; the job's stored chunks are the same, and its output follows."""
-    job = official.run({"simulate": {"stream": 4, "interval": 0.05}})
-    seen = list(job.stream())
+    streamed = official.run({"simulate": {"stream": 4, "interval": 0.05}})
+    seen = list(streamed.stream())
     assert [chunk["index"] for chunk in seen] == [0, 1, 2, 3]
-    record = Job.objects.get(runpod_id=job.job_id)
+    record = Job.objects.get(runpod_id=streamed.job_id)
     assert list(StreamChunk.objects.filter(job=record).values_list("output", flat=True)) == seen
 
     def archived():
@@ -68,9 +70,6 @@ def test_stream_gives_every_chunk_once_in_order_and_the_job_keeps_them(official,
     wait_for(archived, timeout=10, interval=0.05, message="the poller to fetch the final output")
     assert Job.objects.get(pk=record.pk).output == seen
 
-
-def test_cancel_health_and_purge(official, cold_endpoint):
-    """Job.cancel answers CANCELLED (recorded here), health reads the queue, purge_queue removes the rest."""
     cold = runpod.Endpoint(cold_endpoint.runpod_id)
     first = cold.run({"prompt": "never runs"})
     for _ in range(2):
@@ -84,12 +83,13 @@ def test_cancel_health_and_purge(official, cold_endpoint):
 
 
 def test_status_after_runpod_forgot_the_job_is_the_stored_completed_object(official, proxy_endpoint, sim):
-    """Once the simulator's retention has passed (30 min compressed to 5 s) it answers 404; the proxy answers the
-    stored COMPLETED object with its output."""
-    # 5 s, not 1 s: the client must read COMPLETED through the proxy before RunPod forgets it, even on a busy machine.
-    sim.configure(time_scale=360)
+    """Once the simulator's retention has passed it answers 404; the proxy answers the stored COMPLETED object with
+    its output."""
     job = official.run({"keep": "me"})
     assert job.output(timeout=10) == {"keep": "me"}
+    # The client has read COMPLETED through the proxy: now RunPod's 30 minutes of retention pass in 0.05 s (the
+    # simulator's clock only speeds up from here, so nothing is forgotten before the client read it).
+    sim.configure(time_scale=36_000)
     direct = f"{sim.base_url}/{proxy_endpoint.runpod_id}/status/{job.job_id}"
     wait_for(
         lambda: httpx.get(direct, headers={"Authorization": "Bearer any"}, timeout=5).status_code == 404,
