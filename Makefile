@@ -32,7 +32,7 @@ prometheus:
 	@bash scripts/ensure-prometheus.sh
 
 test: install chromium proxy-js sso-provider prometheus
-	$(BIN)/python scripts/test.py
+	$(BIN)/python scripts/test.py --durations=25
 
 test-fast: install
 	$(BIN)/python scripts/test.py -m "not browser and not slow"
