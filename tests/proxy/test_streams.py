@@ -73,7 +73,8 @@ def test_chunks_the_poller_drained_before_the_caller_came_still_reach_the_caller
     """A caller that starts reading after the poller drained some chunks gets those first, then the rest."""
     job_id = submit(operator_client, proxy_endpoint, {"simulate": {"stream": 5, "interval": 0.1}})
     job = Job.objects.get(runpod_id=job_id)
-    Job.objects.filter(pk=job.pk).update(streaming=True)
+    # Due now: the poller would otherwise first look at a job just submitted a few seconds later.
+    Job.objects.filter(pk=job.pk).update(streaming=True, next_poll_at=timezone.now())
     wait_for(
         lambda: (
             poll_round([proxy_endpoint.pk], budget_seconds=0.5) is not None
