@@ -5,7 +5,7 @@ from django.db import connection
 
 from jobs import runpod, services
 from jobs.models import AuditEntry, Job
-from tests.factories import make_job
+from tests.factories import make_endpoint, make_job
 
 
 def test_a_submission_is_stored_pending_and_audited(db, endpoint, operator):
@@ -122,6 +122,27 @@ def test_run_again_copies_input_and_options(db, endpoint, operator):
     old = make_job(endpoint, status="FAILED", input={"a": 1}, mode="runsync", streaming=False)
     new = services.job_run_again(job=old, user=operator)
     assert new.pk != old.pk and new.input == {"a": 1} and new.mode == "runsync" and new.status == "PENDING"
+
+
+def test_a_new_attempt_names_what_it_changed_but_never_the_secrets(db, endpoint, operator):
+    """Endpoint, mode, webhook, policy and s3Config changes are named in the audit; s3Config's values never are."""
+    s3 = {"accessId": "id", "accessSecret": "old-s3cr3t", "bucketName": "b", "endpointUrl": "https://s3"}
+    parent = services.job_submit(endpoint=endpoint, input={"p": 1}, s3_config=s3)
+    child = services.job_submit(
+        endpoint=make_endpoint(),
+        input={"p": 1},
+        mode="run",
+        streaming=True,
+        webhook="https://example.com/hook",
+        policy={"ttl": 60_000},
+        s3_config={**s3, "accessSecret": "new-s3cr3t"},
+        user=operator,
+        parent=parent,
+    )
+    entry = AuditEntry.objects.get(job=child)
+    assert child.parent_id == parent.pk
+    assert entry.detail == {"parent": parent.pk, "edited": ["endpoint", "mode", "webhook", "policy", "s3Config"]}
+    assert "s3cr3t" not in entry.message + str(entry.detail)
 
 
 @pytest.mark.parametrize("action", ["cancel", "retry", "run_again", "track", "purge"])
