@@ -158,3 +158,10 @@ def test_price_page_works_without_javascript(as_admin, priced):
     assert "<html" in text(response)
     priced["gpu"].refresh_from_db()
     assert priced["gpu"].price_per_second is None
+
+
+def test_the_live_part_of_a_running_job_refreshes_its_cost_so_far(as_viewer, priced):
+    """The self-refreshing part of the job page carries the cost, so a runaway job's cost grows on screen."""
+    response = as_viewer.get(reverse("job_live_hx", args=[priced["running"].pk]), **HX)
+    assert 'id="job-cost"' in text(response)
+    assert "so far" in text(response)
