@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -29,6 +30,9 @@ ZERO = Decimal(0)
 RUNNING = Q(status=IN_PROGRESS, started_at__isnull=False)
 # The Cost page's and the API's windows: whole local days, today included.
 COST_WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
+# The Cost page's sums of finished jobs are kept this long: a window of a million jobs takes about a second to add
+# up (docs/benchmarks.md), and a minute-old sum of finished jobs is fine; running jobs are always read afresh.
+SUMMARY_CACHE_SECONDS = 60
 # Jobs still running priced one by one at most; past this the rest are left out of "so far" (and said so).
 RUNNING_LIMIT = 5000
 
@@ -116,22 +120,13 @@ def _running_rows(qs, now):
 def cost_summary(*, since: datetime, until: datetime, now: datetime | None = None, tz=None) -> CostSummary:
     """Costs of the jobs created in [since, until), per endpoint, user and local day (tz, default the site's).
 
-    One grouped query over the window (on the job_list index), one for the running jobs, one for the names.
+    One grouped query over the window (cached for a minute), one for the running jobs, two for the names.
     """
     now = now or timezone.now()
     tz = tz or timezone.get_current_timezone()
     prices = _prices()
     window = Job.objects.filter(created_at__gte=since, created_at__lt=until)
-    groups = (
-        window.exclude(RUNNING)
-        .values("endpoint_id", "submitted_by_id", day=TruncDate("created_at", tzinfo=tz))
-        .annotate(
-            ms=Sum("execution_ms", default=0),
-            timed=Count("id", filter=Q(execution_ms__isnull=False)),
-            untimed=Count("id", filter=Q(execution_ms__isnull=True)),
-        )
-        .order_by()
-    )
+    groups = _finished_groups(window, since, until, tz)
     endpoints: dict[int, CostLine] = {}
     users: dict[int | None, CostLine] = {}
     days = {day: CostLine(day) for day in _days(since, until, tz)}
@@ -176,6 +171,26 @@ def cost_summary(*, since: datetime, until: datetime, now: datetime | None = Non
         running_left_out=left_out,
         by_day_endpoint=by_day_endpoint,
     )
+
+
+def _finished_groups(window, since, until, tz) -> list[dict]:
+    """Milliseconds and job counts of the window's jobs that are not running, per endpoint, user and local day:
+    one grouped query, kept SUMMARY_CACHE_SECONDS (prices are applied after, so a new price shows at once)."""
+    key = f"costs:groups:v1:{since.isoformat()}:{until.isoformat()}:{tz}"
+    rows = cache.get(key)
+    if rows is None:
+        rows = list(
+            window.exclude(RUNNING)
+            .values("endpoint_id", "submitted_by_id", day=TruncDate("created_at", tzinfo=tz))
+            .annotate(
+                ms=Sum("execution_ms", default=0),
+                timed=Count("id", filter=Q(execution_ms__isnull=False)),
+                untimed=Count("id", filter=Q(execution_ms__isnull=True)),
+            )
+            .order_by()
+        )
+        cache.set(key, rows, SUMMARY_CACHE_SECONDS)
+    return rows
 
 
 def _days(since, until, tz) -> list[date]:
