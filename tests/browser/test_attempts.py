@@ -85,4 +85,8 @@ def test_edit_and_run_links_both_attempts_and_the_list_compares_them(as_user, wa
     expect(inputs.locator("tr.diff-removed")).to_contain_text("steps")
     expect(page.locator("#compare-output [data-diff-counts]")).not_to_have_text("identical")
     session.shot("compare-page")
+    page.emulate_media(color_scheme="dark")
+    page.click("#compare-input .side-by-side summary")
+    expect(page.locator("#compare-input .side-by-side .json-tree")).to_have_count(2)
+    session.shot("compare-page-dark")
     assert refused == []
