@@ -77,7 +77,7 @@ def saved_view_list(request):
 def saved_views_menu_hx(request):
     """The nav's menu with fresh counts, fetched when it is opened (no timed polling for a menu)."""
     if not wants_partial(request):
-        return redirect("saved_view_list")
+        return saved_view_list(request)  # a deep link or reload gets the page the menu's views are managed on
     return render_page(request, TEMPLATE, menu_context(request), partial="menu_list")
 
 

@@ -7,6 +7,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from alerts.models import Alert, Silence
+from dashboard.models import SavedView
 from jobs.models import BulkAction, Endpoint, Job
 from tests.factories import make_endpoint, make_job
 
@@ -61,6 +62,12 @@ ROUTES = [
     Route("logout", ("POST",)),
     # A personal preference, open to every role (tested in tests/dashboard/test_overview_choices.py).
     Route("endpoint_pin", ("POST",), ("endpoint",), (("pinned", "1"),)),
+    # Saved views: anyone keeps private ones; these bodies touch the team's, which only operators may.
+    Route("saved_view_list", ("GET",)),
+    Route("saved_views_menu_hx", ("GET",)),
+    Route("saved_view_create", ("POST",), (), (("name", "Team queue"), ("team", "on"), ("query", "status=IN_QUEUE"))),
+    Route("saved_view_rename", ("POST",), ("view",), (("v{view.pk}-name", "Renamed"),)),
+    Route("saved_view_delete", ("POST",), ("view",)),
 ]
 # The ways in: single sign-on's start and callback (tests/sso) and the admin's login, which obeys PASSWORD_LOGIN.
 PUBLIC = {"login", "healthz", "sso_start", "sso_callback", "admin_login"}
@@ -79,7 +86,8 @@ GETS = [route for route in ROUTES if "GET" in route.methods]
 
 @dataclass
 class World:
-    """The rows the routes act on: an endpoint, a cancellable job, a retryable one, a firing alert and a silence."""
+    """The rows the routes act on: an endpoint, a cancellable job, a retryable one, a firing alert, a silence, a bulk
+    action and a team saved view."""
 
     endpoint: Endpoint
     job: Job
@@ -87,6 +95,7 @@ class World:
     alert: Alert
     silence: Silence
     bulk: BulkAction
+    view: SavedView
 
     @classmethod
     def make(cls, **endpoint_fields):
@@ -105,10 +114,11 @@ class World:
             key="failure_rate:other", kind="failure_rate", until=timezone.now() + timedelta(hours=1), reason="deploy"
         )
         bulk = BulkAction.objects.create(kind="cancel", filter_query=f"endpoint={endpoint.pk}")
-        return cls(endpoint, job, failed, alert, silence, bulk)
+        view = SavedView.objects.create(name=f"Team {endpoint.pk}", filters={"endpoint": str(endpoint.pk)})
+        return cls(endpoint, job, failed, alert, silence, bulk, view)
 
     def url(self, route: Route) -> str:
-        rows = ("endpoint", "job", "failed", "alert", "silence", "bulk")
+        rows = ("endpoint", "job", "failed", "alert", "silence", "bulk", "view")
         args = [getattr(self, arg).pk if arg in rows else arg for arg in route.args]
         return reverse(route.name, args=args)
 
@@ -116,7 +126,7 @@ class World:
         return self.url(next(route for route in ROUTES if route.name == name))
 
     def data(self, route: Route) -> dict:
-        return {key: value.format(endpoint=self.endpoint) for key, value in route.data}
+        return {key.format(view=self.view): value.format(endpoint=self.endpoint) for key, value in route.data}
 
 
 def dashboard_url_names(patterns=None, namespace="") -> set[str]:

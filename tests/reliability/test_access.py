@@ -6,6 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from alerts.models import Alert, Silence
+from dashboard.models import SavedView
 from jobs.models import AuditEntry, BulkAction, Endpoint, Job, StatusTransition
 from tests.utils import logged_in
 
@@ -32,6 +33,7 @@ def state():
         "silences": sorted(Silence.objects.values_list("pk", "until")),
         "bulk": sorted(BulkAction.objects.values_list("pk", "state", "stop_requested_at")),
         "endpoints": sorted(Endpoint.objects.values_list("pk", "price_per_second")),
+        "views": sorted(SavedView.objects.values_list("pk", "name", "owner_id")),
     }
 
 

@@ -10,6 +10,8 @@ from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dashboard import saved_views
+from dashboard.models import SavedView
 from jobs.models import AuditEntry, Endpoint, Job, StatusTransition
 from jobs.services.webhooks import webhook_path
 from tests.factories import make_endpoint
@@ -223,3 +225,19 @@ def test_any_webhook_body_is_recorded_whole_or_refused(client, world, body):
     if response.status_code != 200:
         assert response.status_code in (400, 413)
         assert footprint()[:3] == before[:3]
+
+
+@given(name=anything, query=st.one_of(anything, st.just("status=FAILED&endpoint=x&evil=<b>")), team=st.booleans())
+def test_any_saved_view_is_stored_whole_or_refused_with_a_form_error(as_operator, world, name, query, team):
+    """Any name and filter text: the view is saved with a tidy name and known filter fields only, or a 422 form error
+    says why and nothing is stored."""
+    before = SavedView.objects.count()
+    data = {"name": name, "query": query, **({"team": "on"} if team else {})}
+    response = answered("saved view form", as_operator.post(reverse("saved_view_create"), data, **HX))
+    if response.status_code == 200:
+        view = SavedView.objects.latest("pk")
+        assert view.name == " ".join(name.split()) and set(view.filters) <= set(saved_views.FILTER_FIELDS)
+        assert SavedView.objects.count() == before + 1
+    else:
+        assert response.status_code == 422 and b"field-error" in response.content
+        assert SavedView.objects.count() == before
