@@ -271,7 +271,7 @@ def _reader_hold(job: Job) -> None:
 def _stream_status(job: Job, batch, now) -> None:
     """The status a /stream answer reported; once final, the hold ends and the poller fetches the full object."""
     job_apply_stream_status(job, batch.status, now=now)
-    if is_final(job.status):
+    if is_final(job.status) and job.stream_reader_until is not None:
         Job.objects.filter(pk=job.pk).update(stream_reader_until=None)
         job.stream_reader_until = None
 
@@ -279,9 +279,10 @@ def _stream_status(job: Job, batch, now) -> None:
 def _stream_answer(job: Job, raw: dict) -> dict:
     """RunPod's answer with `stream` holding every stored chunk this job's callers have not had yet."""
     with transaction.atomic():
-        first = Job.objects.select_for_update().values_list("stream_served_seq", flat=True).get(pk=job.pk)
-        end = Job.objects.values_list("stream_seq", flat=True).get(pk=job.pk)
-        if end > first:
-            Job.objects.filter(pk=job.pk).update(stream_served_seq=end)
+        rows = Job.objects.select_for_update().values_list("stream_served_seq", "stream_seq")
+        first, end = rows.order_by().get(pk=job.pk)
+        if end <= first:  # nothing stored that this job's callers have not had
+            return {**raw, "stream": []}
+        Job.objects.filter(pk=job.pk).update(stream_served_seq=end)
     outputs = StreamChunk.objects.filter(job=job, seq__gte=first, seq__lt=end).order_by("seq")
     return {**raw, "stream": [{"output": output} for output in outputs.values_list("output", flat=True)]}
