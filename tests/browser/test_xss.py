@@ -18,6 +18,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from dashboard.models import SavedView
 from jobs import services
 from jobs.models import AuditEntry, Job, StreamChunk
 from tests.browser.seed import gradient_png, make_history_job
@@ -505,3 +506,21 @@ def test_admin_pages_show_hostile_rows_as_text(watch, hostile):
     expect(page.locator("#id_error_raw")).to_have_value(hostile["failed"].error_raw)
     page = watch.go("/admin/jobs/auditentry/")
     expect(page.locator("#result_list")).to_contain_text(CLOSE_SCRIPT + DQUOTE)
+
+
+def test_a_saved_view_with_a_hostile_name_and_filter_is_text_everywhere(watch, hostile):
+    """A team view's name and filter carrying payloads: text in the Views menu, on the jobs page and the views page."""
+    name = "v" + SVG + IMG_BARE
+    view = SavedView.objects.create(name=name, filters={"by": USERNAME, "q": SCRIPT})
+    page = watch.go("/", None)
+    page.click(".views-menu > summary")
+    expect(page.locator(".views-list a").filter(has_text=name)).to_have_count(1)  # fetched again on opening
+    watch.hover_each(".views-list a")
+    page.locator(".views-list a").filter(has_text=name).click()
+    page.wait_for_load_state("load")
+    watch.assert_inert("the jobs page of a hostile view")
+    expect(page.locator(".view-active b")).to_have_text(name)
+    page = watch.go("/jobs/views/", "saved-views")
+    expect(page.locator(f"#view-{view.pk} td").first).to_have_text(name)
+    expect(page.locator(f"#view-{view.pk} .filter-part")).to_have_text([f"search {SCRIPT}", f"by {USERNAME}"])
+    watch.hover_each(f"#view-{view.pk} td")
