@@ -13,6 +13,7 @@ import hashlib
 import json
 import unicodedata
 from datetime import datetime
+from typing import NoReturn
 from urllib.parse import urlencode
 
 from django.core.cache import cache
@@ -221,7 +222,7 @@ def _save(view: SavedView, *, owner) -> None:
         raise
 
 
-def _deny(*, user, action, message, remote_addr):
+def _deny(*, user, action, message, remote_addr) -> NoReturn:
     services.audit_record(action=action, user=user, outcome="denied", message=message, remote_addr=remote_addr)
     raise SavedViewDenied(message)
 

@@ -48,13 +48,14 @@ def _summary(filters: dict, endpoint_names: dict) -> list[tuple[str, str]]:
     return parts
 
 
-def _list_context(request, *, rename_errors=None) -> dict:
-    views = list(saved_views.views_visible(request.user))
+def _list_context(request, *, refused_rename=None) -> dict:
+    """Every view the user sees, with its count and forms; refused_rename is (view id, bound form) to show again."""
+    views = list(saved_views.views_visible(request.user).select_related("created_by"))
     counts = saved_views.views_active_counts(views)
     endpoint_names = dict(selectors.endpoint_options())
     rows = []
     for view in views:
-        rename = rename_errors if rename_errors and rename_errors.view_pk == view.pk else None
+        rename = refused_rename[1] if refused_rename and refused_rename[0] == view.pk else None
         rows.append(
             {
                 "view": view,
@@ -130,8 +131,7 @@ def saved_view_rename(request, pk):
         else:
             messages.success(request, f"Renamed the view to “{view.name}”.")
             return redirect("saved_view_list")
-    form.view_pk = view.pk
-    return render_page(request, TEMPLATE, _list_context(request, rename_errors=form), status=422)
+    return render_page(request, TEMPLATE, _list_context(request, refused_rename=(view.pk, form)), status=422)
 
 
 @require_POST

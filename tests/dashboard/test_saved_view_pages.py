@@ -110,6 +110,7 @@ def test_viewer_may_not_delete_a_team_view_nor_see_anothers_private_one(as_viewe
     theirs = saved_views.saved_view_create(user=operator, name="Theirs", filters={})
     page = as_viewer.get(reverse("saved_view_list")).content.decode()
     assert "Team" in page and "Theirs" not in page
+    assert '<td class="small">operator</td>' in page  # who saved the team's view
     assert reverse("saved_view_delete", args=[team.pk]) not in page  # no button offered
     assert as_viewer.post(reverse("saved_view_delete", args=[team.pk])).status_code == 403
     assert as_viewer.post(reverse("saved_view_rename", args=[team.pk]), {f"v{team.pk}-name": "x"}).status_code == 403
