@@ -179,7 +179,16 @@ class EndpointForm(forms.ModelForm):
 @admin.register(Endpoint)
 class EndpointAdmin(admin.ModelAdmin):
     form = EndpointForm
-    list_display = ["name", "runpod_id", "base_url", "enabled", "key_refused", "last_poll_at", "last_health_at"]
+    list_display = [
+        "name",
+        "runpod_id",
+        "base_url",
+        "enabled",
+        "price",
+        "key_refused",
+        "last_poll_at",
+        "last_health_at",
+    ]
     list_filter = ["enabled"]
     search_fields = ["name", "runpod_id"]
     readonly_fields = [
@@ -201,6 +210,10 @@ class EndpointAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, **kwargs):
         self.request_absolute = request.build_absolute_uri
         return super().get_form(request, obj, **kwargs)
+
+    @admin.display(description="price per second", ordering="price_per_second")
+    def price(self, obj):
+        return "no price set" if obj.price_per_second is None else f"${price_text(obj.price_per_second)}/s"
 
     @admin.display(boolean=True, description="key refused")
     def key_refused(self, obj):

@@ -102,3 +102,4 @@ def test_an_admin_price_change_is_audited_and_offers_presets(as_admin):
     entry = AuditEntry.objects.get(action="endpoint_change")
     assert entry.detail["changes"] == {"price_per_second": {"from": None, "to": "0.00116"}}
     assert str(Endpoint.objects.get(pk=endpoint.pk).price_per_second) == "0.00116000"
+    assert "$0.00116/s" in as_admin.get("/admin/jobs/endpoint/").content.decode()
