@@ -107,6 +107,14 @@ MIDDLEWARE = [
     # Last: turns a throttled login (on the site's form or the admin's) into the login page with the reason.
     "axes.middleware.AxesMiddleware",
 ]
+# RunPod's endpoint API (/v2/, the proxy) runs through these only (dashboard/wsgi.py): its callers are scripts
+# with a Bearer token, checked by each view, so the session, CSRF, login and page middleware above have nothing to
+# do there but cost CPU on every call.
+PROXY_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "dashboard.middleware.RequestBodyLimitMiddleware",
+    "dashboard.middleware.ResponseHeadersMiddleware",
+]
 
 ROOT_URLCONF = "dashboard.urls"
 WSGI_APPLICATION = "dashboard.wsgi.application"

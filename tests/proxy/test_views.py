@@ -131,3 +131,65 @@ def test_a_remembered_caller_costs_two_queries_per_status_and_nine_per_run(
     # The budget; the job and its audit entry in a transaction; RunPod's answer and its transition in another.
     with django_assert_max_num_queries(9 if postgres else 10):
         assert post(operator_client, f"/v2/{proxy_endpoint.runpod_id}/run", {"input": {"n": 2}}).status_code == 200
+
+
+def wsgi_call(path, *, method="GET", token=None, body=b""):
+    """One request through dashboard.wsgi.application, the entry point gunicorn serves: (status, headers, body)."""
+    import io
+
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    from dashboard.wsgi import application
+
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json",
+    }
+    if token:
+        environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    answer = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer.update(status=int(status.split()[0]), headers=dict(headers))
+
+    # As Django's test client does: the test's transaction must outlive the request.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        content = b"".join(application(environ, start_response))
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return answer["status"], answer["headers"], content
+
+
+def test_the_deployed_entry_point_serves_v2_through_the_short_chain_and_pages_through_the_full_one(
+    operator_token, proxy_endpoint
+):
+    """/v2/ answers with the token, refuses without, skips the page middleware and keeps the no-store header; a
+    page still goes through the whole chain (login, clickjacking header)."""
+    base = f"/v2/{proxy_endpoint.runpod_id}"
+    status, headers, content = wsgi_call(f"{base}/health", token=operator_token)
+    assert status == 200, content
+    assert "workers" in json.loads(content)
+    assert "no-store" in headers["Cache-Control"]
+    assert "Set-Cookie" not in headers
+    assert "X-Frame-Options" not in headers  # the page chain's clickjacking middleware did not run
+    status, _, content = wsgi_call(f"{base}/run", method="POST", token=operator_token, body=b'{"input": {"w": 1}}')
+    assert status == 200, content
+    assert Job.objects.get(runpod_id=json.loads(content)["id"]).input == {"w": 1}
+    assert wsgi_call(f"{base}/health")[0] == 401
+    status, headers, _ = wsgi_call("/")
+    assert status == 302
+    assert "/login/" in headers["Location"]
+    assert headers["X-Frame-Options"] == "DENY"
