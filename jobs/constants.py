@@ -36,6 +36,9 @@ RETRYABLE_STATES = frozenset({FAILED, TIMED_OUT})
 # Counted as failures by charts and stats: the final states a retry can restart.
 FAILED_STATES = RETRYABLE_STATES
 
+# RunPod's default executionTimeout, when a job's policy sets none (runpod-api.md, Request options).
+DEFAULT_EXECUTION_TIMEOUT_MS = 600_000
+
 # The counters of a /health answer, as the client's Health result and HealthSnapshot name them.
 HEALTH_JOB_COUNTS = ("jobs_completed", "jobs_failed", "jobs_in_progress", "jobs_in_queue", "jobs_retried")
 HEALTH_WORKER_COUNTS = (

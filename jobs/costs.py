@@ -7,10 +7,10 @@ Pure arithmetic with no database access, so selectors, services, templates and t
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from .constants import IN_PROGRESS
+from .constants import DEFAULT_EXECUTION_TIMEOUT_MS, IN_PROGRESS
 
 MS_PER_SECOND = Decimal(1000)
 # What a cost estimate leaves out, said wherever costs are given (pages, API, metrics, exports).
@@ -57,6 +57,19 @@ def cost_of_ms(execution_ms, price) -> Decimal | None:
 
 def job_is_running(job) -> bool:
     return job.status == IN_PROGRESS and job.started_at is not None
+
+
+def execution_timeout(policy) -> timedelta:
+    """The executionTimeout a job runs under: its policy's, else RunPod's default."""
+    value = (policy or {}).get("executionTimeout") if isinstance(policy, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return timedelta(milliseconds=value)
+    return timedelta(milliseconds=DEFAULT_EXECUTION_TIMEOUT_MS)
+
+
+def job_past_timeout(job, *, now: datetime) -> bool:
+    """Still running longer than its executionTimeout: a runaway, billed until it stops."""
+    return job_is_running(job) and now - job.started_at > execution_timeout(job.policy)
 
 
 def job_cost(job, *, now: datetime, price=...) -> JobCost:

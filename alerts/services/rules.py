@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alerts.models import JobFailure, LostResult, RuleKind
-from jobs.constants import FAILED_STATES, IN_PROGRESS
+from jobs.constants import DEFAULT_EXECUTION_TIMEOUT_MS, FAILED_STATES, IN_PROGRESS
+from jobs.costs import execution_timeout
 from jobs.models import Endpoint, Job, StatusTransition
 from jobs.services.state import RUN_RETENTION, RUNSYNC_RETENTION
 
@@ -22,7 +23,7 @@ from .params import RuleBook
 from .queues import queue_evidence, queued_by_endpoint
 
 # RunPod's default executionTimeout (runpod-api.md, Request options) and its smallest.
-DEFAULT_EXECUTION_TIMEOUT = timedelta(milliseconds=600_000)
+DEFAULT_EXECUTION_TIMEOUT = timedelta(milliseconds=DEFAULT_EXECUTION_TIMEOUT_MS)
 MIN_EXECUTION_TIMEOUT = timedelta(milliseconds=5_000)
 SAMPLE_JOBS = 5
 
@@ -258,10 +259,8 @@ def rule_runaway(ctx):
 
 
 def _execution_timeout(policy) -> timedelta:
-    value = (policy or {}).get("executionTimeout") if isinstance(policy, dict) else None
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return timedelta(milliseconds=value)
-    return DEFAULT_EXECUTION_TIMEOUT
+    # One reading of a job's timeout for the alert and the cost so far of the job's page (jobs/costs.py).
+    return execution_timeout(policy)
 
 
 def _runaway_finding(endpoint, jobs):

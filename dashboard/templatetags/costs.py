@@ -9,7 +9,7 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
-from jobs.costs import PRICE_PRESETS, job_cost, price_text
+from jobs.costs import PRICE_PRESETS, execution_timeout, job_cost, job_past_timeout, price_text
 
 register = template.Library()
 
@@ -83,3 +83,10 @@ def job_cost_fact(job, now=None):
     if cost.so_far:
         return format_html('{} <span class="tag so-far">so far</span>', usd_text(cost.amount))
     return usd_text(cost.amount)
+
+
+@register.simple_tag
+def job_runaway(job, now=None):
+    """The executionTimeout a running job has overrun, in milliseconds, else None."""
+    now = now or timezone.now()
+    return execution_timeout(job.policy).total_seconds() * 1000 if job_past_timeout(job, now=now) else None

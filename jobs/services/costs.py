@@ -24,7 +24,8 @@ def price_parse(value) -> Decimal | None:
         raise InputError(f"A price is from 0 to {PRICE_MAX} dollars per second.", field="price_per_second")
     if price != price.quantize(PRICE_PLACES):
         raise InputError("A price has at most 8 decimal places.", field="price_per_second")
-    return price.quantize(PRICE_PLACES)
+    # "-0" is a price of zero, not a negative one to show as "$-0/s".
+    return abs(price).quantize(PRICE_PLACES) if price == 0 else price.quantize(PRICE_PLACES)
 
 
 def endpoint_price_set(*, endpoint: Endpoint, price, user, remote_addr=None) -> bool:

@@ -67,4 +67,5 @@ def test_an_admin_prices_an_endpoint_and_the_costs_follow(as_user):
     # 25 minutes at $0.00076/s: $1.14 and growing.
     expect(page.locator("#job-cost")).to_contain_text("so far")
     expect(page.locator(".cost-note")).to_contain_text("time since it started")
+    expect(page.locator(".cost-note .runaway")).to_contain_text("past its executionTimeout")
     session.shot("cost-running-job", full_page=False)

@@ -165,3 +165,11 @@ def test_the_live_part_of_a_running_job_refreshes_its_cost_so_far(as_viewer, pri
     response = as_viewer.get(reverse("job_live_hx", args=[priced["running"].pk]), **HX)
     assert 'id="job-cost"' in text(response)
     assert "so far" in text(response)
+
+
+def test_a_runaway_job_says_it_is_past_its_timeout(as_viewer, priced):
+    """Running longer than its executionTimeout (RunPod's 10 min default here): the page says it is still billed."""
+    body = text(as_viewer.get(reverse("job_detail", args=[priced["running"].pk])))
+    assert "Still running past its executionTimeout (10 min 00 s)" in body
+    short = make_job(priced["gpu"], status="IN_PROGRESS", started_at=timezone.now() - timedelta(seconds=30))
+    assert "past its executionTimeout" not in text(as_viewer.get(reverse("job_detail", args=[short.pk])))

@@ -56,7 +56,8 @@ def test_price_parse_accepts_dollars_and_refuses_nonsense():
     assert services.price_parse(" $0.00031 ") == Decimal("0.00031")
     assert services.price_parse("") is None
     assert services.price_parse(None) is None
-    for bad in ("-1", "0.000000001", "abc", "NaN", "Infinity", "1e9"):
+    assert str(services.price_parse("-0")) == "0E-8" and price_text(services.price_parse("-0.0")) == "0"
+    for bad in ("-1", "0.000000001", "abc", "NaN", "sNaN", "-Infinity", "1e9", "1" * 5000):
         with pytest.raises(services.InputError) as caught:
             services.price_parse(bad)
         assert caught.value.field == "price_per_second"
@@ -163,3 +164,16 @@ def test_summary_takes_a_fixed_number_of_queries(priced_world, django_assert_max
     """However many jobs, endpoints or users: names, one grouped sum, the running jobs, the usernames."""
     with django_assert_max_num_queries(4):
         selectors.cost_summary(since=NOW - timedelta(days=7), until=NOW, now=NOW)
+
+
+def test_past_timeout_follows_the_jobs_policy(db):
+    """A job's own executionTimeout counts; without one, RunPod's default of 600 s."""
+    from jobs.costs import job_past_timeout
+
+    endpoint = make_endpoint()
+    started = NOW - timedelta(seconds=120)
+    assert job_past_timeout(
+        make_job(endpoint, status="IN_PROGRESS", started_at=started, policy={"executionTimeout": 60_000}), now=NOW
+    )
+    assert not job_past_timeout(make_job(endpoint, status="IN_PROGRESS", started_at=started), now=NOW)
+    assert not job_past_timeout(make_job(endpoint, status="COMPLETED", started_at=NOW - timedelta(hours=1)), now=NOW)
