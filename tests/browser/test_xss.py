@@ -524,3 +524,23 @@ def test_a_saved_view_with_a_hostile_name_and_filter_is_text_everywhere(watch, h
     expect(page.locator(f"#view-{view.pk} td").first).to_have_text(name)
     expect(page.locator(f"#view-{view.pk} .filter-part")).to_have_text([f"search {SCRIPT}", f"by {USERNAME}"])
     watch.hover_each(f"#view-{view.pk} td")
+
+
+def test_compare_and_edit_and_run_show_hostile_values_as_text(watch, hostile):
+    """The diff's paths and values, both jobs in full and the edit form's filled-in input stay text."""
+    completed = hostile["completed"]
+    plain = Job.objects.create(
+        endpoint=hostile["endpoint"], status="COMPLETED", input={"prompt": "plain"}, has_output=True, output={}
+    )
+    page = watch.go(f"/jobs/compare/?job={completed.pk}&job={plain.pk}", "compare")
+    expect(page.locator("#compare-input .diff-table")).to_contain_text(SCRIPT)
+    expect(page.locator("#compare-output .diff-table")).to_contain_text(f'["{SCRIPT}"]')  # a payload as a key's path
+    for part in ("input", "output"):
+        page.locator(f"#compare-{part} .side-by-side > summary").click()
+    watch.expand_json()
+    watch.hover_each("#compare-input td, #compare-output td, #compare-summary td", limit=30)
+
+    page = watch.go(f"/jobs/new/?from={completed.pk}", "edit-and-run")
+    expect(page.locator("#id_input")).to_have_value(re.compile(re.escape(SCRIPT)))
+    expect(page.locator("#edited-job")).to_contain_text(SCRIPT)
+    watch.assert_inert("the edit and run form")
