@@ -173,3 +173,21 @@ def test_a_runaway_job_says_it_is_past_its_timeout(as_viewer, priced):
     assert "Still running past its executionTimeout (10 min 00 s)" in body
     short = make_job(priced["gpu"], status="IN_PROGRESS", started_at=timezone.now() - timedelta(seconds=30))
     assert "past its executionTimeout" not in text(as_viewer.get(reverse("job_detail", args=[short.pk])))
+
+
+def test_the_chart_draws_six_endpoints_and_sums_the_rest_as_other(db):
+    """Eight priced endpoints: the five most expensive in their own colour, the other three as one series whose
+    legend amount is their sum; every day of the window has a hover band."""
+    from dashboard import charts
+    from jobs import selectors
+
+    now = timezone.now()
+    for n in range(8):
+        endpoint = make_endpoint(name=f"gpu-{n}", price_per_second=Decimal("0.001"))
+        make_job(endpoint, status="COMPLETED", execution_ms=(n + 1) * 1000, created_at=now - timedelta(hours=1))
+    since, until = selectors.cost_window("7d", now)
+    html = str(charts.cost_chart(selectors.cost_summary(since=since, until=until, now=now)))
+    assert html.count('<i class="sw c-s') == 6
+    assert "Other endpoints <b>$0.006</b>" in html  # gpu-0..2: 1 + 2 + 3 s at $0.001/s
+    assert "gpu-7 <b>$0.008</b>" in html
+    assert html.count('class="band"') == 7
