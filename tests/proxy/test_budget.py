@@ -47,3 +47,17 @@ def test_the_proxys_status_calls_count_against_the_poller(operator_client, proxy
         operator_client.get(f"/v2/{proxy_endpoint.runpod_id}/health")
         operator_client.get(f"/v2/{proxy_endpoint.runpod_id}/status/unknown-job")
     assert status_budget(Endpoint.objects.get(pk=proxy_endpoint.pk)) == before - 3
+
+
+def test_a_count_outside_a_transaction_skips_the_wal_flush_only_for_itself(transactional_db, proxy_endpoint):
+    """On PostgreSQL the count's own commit is asynchronous; the connection's later commits stay synchronous."""
+    from django.db import connection
+
+    from jobs.services.callcounts import calls_take
+
+    assert calls_take(proxy_endpoint.pk, "health") == 1
+    assert calls_take(proxy_endpoint.pk, "health") == 2
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"
