@@ -116,7 +116,9 @@ class JobRow(Schema):
 class JobPage(Schema):
     jobs: list[JobRow]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next (older) page; null at the end.")
-    search: Literal["id", "text", ""] = Field(description="How q was read: an exact job id, text in inputs, or unused.")
+    search: Literal["id", "text", ""] = Field(
+        description="How q was read: an exact job id, text in inputs, outputs and errors, or unused."
+    )
     scanned_to: datetime | None = Field(
         None, description="A text search reads a bounded window per page; where this page's window ended."
     )

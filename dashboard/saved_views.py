@@ -18,8 +18,8 @@ from urllib.parse import urlencode
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F, Func, IntegerField, Q, Subquery, TextField
-from django.db.models.functions import Cast, Lower
+from django.db.models import F, Func, IntegerField, Q, Subquery
+from django.db.models.functions import Lower
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
@@ -146,10 +146,9 @@ def _active_jobs(filters: dict, users, now):
     qs = job_filters.apply(Job.objects.filter(Q(next_poll_at__isnull=False) | Q(status=PENDING)))
     q = job_filters.q.strip()
     if q:
-        # The page finds an exact job id, else the text in inputs; either counts here.
-        qs = qs.annotate(input_text=Cast("input", TextField())).filter(
-            Q(runpod_id=q) | Q(input_text__icontains=q) | Q(input_text__icontains=json.dumps(q)[1:-1])
-        )
+        # The page finds an exact job id, else the text in inputs, outputs and errors; either counts here.
+        texts, found = selectors.job_text_match(q)
+        qs = qs.annotate(**texts).filter(Q(runpod_id=q) | found)
     return qs
 
 

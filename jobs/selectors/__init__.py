@@ -38,6 +38,8 @@ from .jobs import (
     job_list,
     job_newer_count,
     job_rows,
+    job_text_filter,
+    job_text_match,
     job_transitions,
 )
 from .overview import (
@@ -96,6 +98,8 @@ __all__ = [
     "job_list",
     "job_newer_count",
     "job_rows",
+    "job_text_filter",
+    "job_text_match",
     "job_transitions",
     "keyset_page",
     "overview_endpoints",

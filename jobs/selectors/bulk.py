@@ -3,31 +3,26 @@ batch's progress."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q, TextField
-from django.db.models.functions import Cast
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 
 from jobs.models import BulkAction, BulkItem, Job
 
-from .jobs import JobFilters
+from .jobs import JobFilters, job_text_filter
 
 
 def bulk_matching(filters: JobFilters):
     """Every job the filter matches. The search box reads as on the list: an exact job id if one matches, else
-    text in the input, here over all matching jobs rather than the newest 20,000 (a bulk action is rare)."""
+    text in the input, output or error, here over all matching jobs rather than the newest 10,000 (a bulk action is
+    rare)."""
     qs = filters.apply(Job.objects.all())
     q = filters.q.strip()
     if not q:
         return qs
     if not any(c.isspace() for c in q) and len(q) <= 200 and qs.filter(runpod_id=q).exists():
         return qs.filter(runpod_id=q)
-    found = Q(input_text__icontains=q)
-    escaped = json.dumps(q)[1:-1]
-    if escaped != q:
-        found |= Q(input_text__icontains=escaped)
-    return qs.annotate(input_text=Cast("input", TextField())).filter(found)
+    return job_text_filter(qs, q)
 
 
 def _flag(condition: Q):

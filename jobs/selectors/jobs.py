@@ -1,4 +1,4 @@
-"""Job lists (filters, keyset pages, id and input search) and one job's page."""
+"""Job lists (filters, keyset pages, id and text search) and one job's page."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from jobs.models import Job, StatusTransition, StreamChunk
 
 from .paging import Cursor, keyset_page, older_than, row_cursor
 
-# Text search in inputs reads at most this many of the newest jobs matching the other filters per page.
-TEXT_SEARCH_SCAN = 20_000
+# Text search reads at most this many of the newest jobs matching the other filters per page. 10,000 since it reads
+# outputs and errors too: about the cost of reading 20,000 inputs alone (docs/benchmarks.md, Page speed).
+TEXT_SEARCH_SCAN = 10_000
 # Columns a list row needs; input, output and the raw answers can be megabytes and stay in the database.
 LIST_COLUMNS = (
     "id",
@@ -49,7 +50,7 @@ class JobFilters:
     since: datetime | None = None
     until: datetime | None = None
     user_id: int | None = None
-    q: str = ""  # a RunPod job id, or text to find in inputs
+    q: str = ""  # a RunPod job id, or text to find in inputs, outputs and errors
     error_group_id: int | None = None  # failed jobs of one error group (alerts.JobFailure, one row per job)
 
     def apply(self, qs):
@@ -76,7 +77,7 @@ class JobPage:
     jobs: list
     older: str | None = None
     newer: str | None = None
-    # How the search box was read: "id" (an exact job id matched), "text" (searched inputs), or "".
+    # How the search box was read: "id" (an exact job id matched), "text" (searched inputs, outputs, errors), or "".
     search: str = ""
     # For a text search: the oldest job it read, when it stopped at TEXT_SEARCH_SCAN rows.
     scanned_to: datetime | None = None
@@ -93,7 +94,8 @@ def job_list_rows():
 
 
 def job_list(filters: JobFilters, *, after: Cursor | None = None, before: Cursor | None = None, limit=50) -> JobPage:
-    """A page of jobs, newest first. The search box matches a job id exactly (indexed), else text in inputs."""
+    """A page of jobs, newest first. The search box matches a job id exactly (indexed), else text in inputs, outputs
+    and errors."""
     qs = filters.apply(job_list_rows())
     q = filters.q.strip()
     if q and not any(c.isspace() for c in q) and len(q) <= RUNPOD_ID_MAX_LENGTH:
@@ -107,7 +109,7 @@ def job_list(filters: JobFilters, *, after: Cursor | None = None, before: Cursor
 
 
 def _job_text_search(filters: JobFilters, qs, q: str, *, after: Cursor | None, limit: int) -> JobPage:
-    """Jobs whose input contains q, among the TEXT_SEARCH_SCAN newest that match the other filters.
+    """Jobs whose input, output or error contains q, among the TEXT_SEARCH_SCAN newest matching the other filters.
 
     1. Find the oldest row of that window (an index scan with OFFSET, no table read).
     2. Search newest first down to it; the database stops as soon as it has a page of matches.
@@ -121,13 +123,7 @@ def _job_text_search(filters: JobFilters, qs, q: str, *, after: Cursor | None, l
     if edge:
         at, pk = edge[0]
         qs = qs.filter(Q(created_at__gte=at) & (Q(created_at__gt=at) | Q(id__gte=pk)))
-    # JSON text may hold the escaped form (SQLite stores "café" as "caf\\u00e9"): look for both.
-    found = Q(input_text__icontains=q)
-    escaped = json.dumps(q)[1:-1]
-    if escaped != q:
-        found |= Q(input_text__icontains=escaped)
-    matches = qs.annotate(input_text=Cast("input", TextField())).filter(found)
-    rows = list(matches.order_by("-created_at", "-id")[: limit + 1])
+    rows = list(job_text_filter(qs, q).order_by("-created_at", "-id")[: limit + 1])
     page = JobPage(jobs=rows[:limit], search="text")
     if len(rows) > limit:
         page.older = row_cursor(rows[limit - 1], "created_at")
@@ -135,6 +131,22 @@ def _job_text_search(filters: JobFilters, qs, q: str, *, after: Cursor | None, l
         page.scanned_to = edge[0][0]
         page.scan_more = Cursor(*edge[0]).encode()
     return page
+
+
+def job_text_match(q: str) -> tuple[dict, Q]:
+    """The search box's text search: (annotations, condition) for jobs whose input, output or error contains q,
+    ignoring case. One definition for the list, bulk actions and saved views' counts. Meant for a bounded window
+    (see _job_text_search) or a rare whole-table action: it scans these columns, no index serves it."""
+    found = Q()
+    # JSON text may hold the escaped form (SQLite stores "café" as "caf\\u00e9"): look for both.
+    for text in dict.fromkeys((q, json.dumps(q)[1:-1])):
+        found |= Q(input_text__icontains=text) | Q(output_text__icontains=text) | Q(error_raw__icontains=text)
+    return {"input_text": Cast("input", TextField()), "output_text": Cast("output", TextField())}, found
+
+
+def job_text_filter(qs, q: str):
+    texts, found = job_text_match(q)
+    return qs.annotate(**texts).filter(found)
 
 
 def job_rows(ids) -> list:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from dashboard.models import SavedView
-from jobs import services
+from jobs import selectors, services
 from jobs.models import AuditEntry, Job, StreamChunk
 from tests.browser.seed import gradient_png, make_history_job
 from tests.factories import make_endpoint, make_user
@@ -426,16 +426,20 @@ def test_jobs_list_and_search_show_hostile_text_inertly(watch, hostile):
     expect(tracked_row.locator("a.mono")).to_have_text(HOSTILE_ID)
 
     page.fill("#id_q", SCRIPT)
-    expect(page.locator("#results .note")).to_contain_text(f"Jobs whose input contains “{SCRIPT}”")
+    expect(page.locator("#results .note")).to_contain_text(f"Jobs whose input, output or error contains “{SCRIPT}”")
     expect(page).to_have_url(re.compile(r"q=%3Cscript%3E"))
-    expect(page.locator("#job-rows tr")).to_have_count(2)
+    # Every job holding the payload in its input, output or error: more than the two with it in their input.
+    found = selectors.job_text_filter(Job.objects.all(), SCRIPT).count()
+    assert found > 2
+    expect(page.locator("#job-rows tr")).to_have_count(found)
     watch.assert_inert("a search for a <script> payload")
     watch.session.shot("xss-jobs-search")
 
     page = watch.go("/jobs/?q=" + quote(IMG))
     expect(page.locator("#id_q")).to_have_value(IMG)
     expect(page.locator("#results .note")).to_contain_text(IMG)
-    expect(page.locator("#job-rows tr")).to_have_count(2)  # the tracked job and the one whose submit failed
+    # The tracked job and the one whose submit failed (inputs), and those with it in an output or error.
+    expect(page.locator("#job-rows tr")).to_have_count(selectors.job_text_filter(Job.objects.all(), IMG).count())
     page = watch.go("/jobs/?q=" + quote(HOSTILE_ID))
     expect(page.locator("#results .note")).to_contain_text(f"Job id {HOSTILE_ID}")
     expect(page.locator("#job-rows tr")).to_have_count(1)

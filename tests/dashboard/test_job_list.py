@@ -113,6 +113,25 @@ def test_search_finds_text_in_the_input(as_viewer):
     assert response.context["page"].search == "text"
 
 
+def test_text_search_also_finds_words_in_outputs_and_errors(as_viewer):
+    """A word that is only in a job's output, or only in its error, finds that job; the other columns do not leak."""
+    endpoint = make_endpoint()
+    in_output = make_job(endpoint, status="COMPLETED", input={"prompt": "x"}, output={"caption": "A Zebra crossing"})
+    in_error = make_job(
+        endpoint,
+        status="FAILED",
+        input={"prompt": "y"},
+        error_raw='{"error_type": "RuntimeError", "error_message": "CUDA out of memory on the zebra node"}',
+    )
+    accented = make_job(endpoint, status="COMPLETED", input={"prompt": "z"}, output={"text": "un café noir"})
+    make_job(endpoint, input={"prompt": "plain"}, webhook="https://example.com/zebra", submit_error="zebra")
+    response = as_viewer.get(reverse("job_list"), {"q": "ZEBRA"})
+    assert sorted(ids_in(response)) == sorted([in_output.pk, in_error.pk])
+    assert ids_in(as_viewer.get(reverse("job_list"), {"q": "out of memory"})) == [in_error.pk]
+    assert ids_in(as_viewer.get(reverse("job_list"), {"q": "café noir"})) == [accented.pk]
+    assert "input, output or error contains" in response.content.decode()
+
+
 def test_text_search_finds_accented_and_quoted_text(as_viewer):
     """Non-ASCII text and quotes are found whichever way the database keeps JSON."""
     endpoint = make_endpoint()

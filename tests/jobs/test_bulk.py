@@ -55,12 +55,14 @@ def test_each_kind_acts_only_on_jobs_it_can_act_on(kind, row, act):
 
 
 def test_a_text_search_matches_every_job_not_only_a_page(db):
-    """The search box selects jobs by text in their input across all jobs the other filters match."""
+    """The search box selects jobs by text in their input, output or error across all jobs the filters match."""
     endpoint = make_endpoint()
     for n in range(60):
         make_job(endpoint, input={"prompt": f"cat {n}" if n % 2 else f"dog {n}"})
+    make_job(endpoint, status="FAILED", input={"prompt": "bird"}, error_raw="the cat unplugged the server")
+    make_job(endpoint, status="COMPLETED", input={"prompt": "bird"}, output={"seen": "a Cat"})
     preview = services.bulk_preview(kind="run_again", filters=selectors.JobFilters(q="cat"))
-    assert preview.total == 30
+    assert preview.total == 32
 
 
 def test_more_jobs_than_the_threshold_need_their_number_typed(db, settings, operator):
