@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -65,6 +66,17 @@ class CeleryWorker:
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=self.environment(), stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
         )
+        return self
+
+    def wait_ready(self, timeout: float = 180.0):
+        """Until the worker says it is ready to consume: on a loaded machine its start can take longer than a
+        test's stall limit, which then blames the code under test for the worker's slow import."""
+        deadline = time.monotonic() + timeout
+        while " ready." not in self.output():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(self.output().splitlines()[-20:])
+                raise AssertionError(f"the worker on {self.queue} did not get ready:\n{tail}")
+            time.sleep(0.1)
         return self
 
     def kill(self):

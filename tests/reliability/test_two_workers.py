@@ -83,6 +83,8 @@ def test_two_workers_and_overlapping_ticks_never_poll_a_job_twice_in_a_cycle():
             )
         first = CeleryWorker(concurrency=2).start()
         second = CeleryWorker(concurrency=2, queue=first.queue).start()
+        first.wait_ready()
+        second.wait_ready()
         ticks = ExtraTicks()
         kinds = {}
         try:
