@@ -50,6 +50,7 @@ def parse_args(argv):
     parser.add_argument("--iterations", type=int)
     parser.add_argument("--database", help="default bench_pages (bench_pages_small with --small)")
     parser.add_argument("--json")
+    parser.add_argument("--pages", help="only these pages, by key, comma-separated (e.g. jobs,jobs_text,admin_text)")
     args = parser.parse_args(argv)
     args.jobs = args.jobs or (100_000 if args.small else 1_000_000)
     args.iterations = args.iterations or (10 if args.small else 40)
@@ -256,7 +257,7 @@ def main(argv=None) -> dict:
     collect_static()
     ctx = page_context(args.jobs)
     client = client_for_admin()
-    page_list = pages(ctx)
+    page_list = [page for page in pages(ctx) if not args.pages or page["key"] in args.pages.split(",")]
     times, cpu = measure(client, page_list, args.iterations)
     import django
 
