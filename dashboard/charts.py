@@ -107,19 +107,7 @@ def _axes(frame, buckets, top_value, *, unit=""):
         value = top_value * i / ticks
         y = frame.top + frame.inner_height * (1 - i / ticks)
         label = f"{value:g}{unit}" if value < 1000 else f"{value / 1000:g}k{unit}"
-        parts.append(
-            svg_tag(
-                '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
-                '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>',
-                frame.left,
-                frame.width - frame.right,
-                y,
-                y,
-                frame.left - 4,
-                y + 3.5,
-                label,
-            )
-        )
+        parts.append(_grid_line(frame, y, label))
     if len(buckets) > 1:
         span = (buckets[-1].start - buckets[0].start).total_seconds()
         count = 3 if frame is FRAMES["compact"] else 6
@@ -137,6 +125,21 @@ def _axes(frame, buckets, top_value, *, unit=""):
                 )
             )
     return join_safe(parts)
+
+
+def _grid_line(frame, y, label) -> str:
+    """One horizontal grid line across the plot with its value at the left."""
+    return svg_tag(
+        '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+        '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>',
+        frame.left,
+        frame.width - frame.right,
+        y,
+        y,
+        frame.left - 4,
+        y + 3.5,
+        label,
+    )
 
 
 def _tick_count(top_value, preferred) -> int:
@@ -473,19 +476,7 @@ def _money_axes(frame, days, top):
     ticks = 4
     for i in range(ticks + 1):
         y = frame.top + frame.inner_height * (1 - i / ticks)
-        parts.append(
-            svg_tag(
-                '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
-                '<text class="axis" x="{}" y="{}" text-anchor="end">{}</text>',
-                frame.left,
-                frame.width - frame.right,
-                y,
-                y,
-                frame.left - 4,
-                y + 3.5,
-                _money_label(top * i / ticks),
-            )
-        )
+        parts.append(_grid_line(frame, y, _money_label(top * i / ticks)))
     slot = frame.inner_width / max(len(days), 1)
     step = max(1, math.ceil(len(days) / 8))
     for index in range(0, len(days), step):

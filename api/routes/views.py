@@ -67,6 +67,15 @@ def _refused(exc):
     return ApiError(403, "forbidden", f"{exc} Ask an admin to add you to the Operators group.")
 
 
+def _api_error(exc) -> ApiError:
+    """A refused save or rename as the API answers it: the role 403, a taken name 409, a bad value 422."""
+    if isinstance(exc, saved_views.SavedViewDenied):
+        return _refused(exc)
+    if isinstance(exc, saved_views.SavedViewNameTaken):
+        return ApiError(409, "conflict", str(exc), field=exc.field)
+    return ApiError(422, "invalid", str(exc), field=exc.field)
+
+
 @router.get("/views", response={**COMMON_ERRORS, 200: list[SavedViewOut]}, summary="The team's views and yours")
 def view_list(request):
     views = list(saved_views.views_visible(request.user).select_related("created_by"))
@@ -91,12 +100,8 @@ def view_create(request, payload: SavedViewIn):
         view = saved_views.saved_view_create(
             user=request.user, name=payload.name, filters=filters, team=payload.team, remote_addr=client_ip(request)
         )
-    except saved_views.SavedViewDenied as exc:
-        raise _refused(exc) from exc
-    except saved_views.SavedViewNameTaken as exc:
-        raise ApiError(409, "conflict", str(exc), field=exc.field) from exc
-    except saved_views.SavedViewError as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    except (saved_views.SavedViewDenied, saved_views.SavedViewError) as exc:
+        raise _api_error(exc) from exc
     return Status(201, _out(view, saved_views.views_active_counts([view])[view.pk]))
 
 
@@ -109,12 +114,8 @@ def view_rename(request, view_id: int, payload: SavedViewRenameIn):
     view = _view_or_404(request, view_id)
     try:
         saved_views.saved_view_rename(view=view, user=request.user, name=payload.name, remote_addr=client_ip(request))
-    except saved_views.SavedViewDenied as exc:
-        raise _refused(exc) from exc
-    except saved_views.SavedViewNameTaken as exc:
-        raise ApiError(409, "conflict", str(exc), field=exc.field) from exc
-    except saved_views.SavedViewError as exc:
-        raise ApiError(422, "invalid", str(exc), field=exc.field) from exc
+    except (saved_views.SavedViewDenied, saved_views.SavedViewError) as exc:
+        raise _api_error(exc) from exc
     return _out(view, saved_views.views_active_counts([view])[view.pk])
 
 
