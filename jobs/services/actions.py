@@ -137,6 +137,39 @@ def job_submit(
             f"{', '.join(edited)} edited" if edited else "same input and options"
         )
         detail = {"parent": parent.pk, "edited": edited}
+    return job_create(
+        endpoint=endpoint,
+        cleaned=cleaned,
+        mode=mode,
+        streaming=streaming,
+        user=user,
+        message=message,
+        detail=detail,
+        remote_addr=remote_addr,
+        parent=parent,
+    )
+
+
+def job_create(
+    *,
+    endpoint,
+    cleaned,
+    mode,
+    message,
+    streaming=False,
+    user=None,
+    detail=None,
+    remote_addr=None,
+    parent=None,
+    sent_by_caller=False,
+) -> Job:
+    """Store a checked submission (check_submission's result) as a PENDING job with its audit entry, in one
+    transaction: the one place a new job is written, for the pages, the API and the RunPod-compatible proxy.
+
+    A worker sends it, enqueued after commit; a caller that sends it itself (the proxy, which answers with
+    RunPod's own reply) gets it already claimed for sending (submitted_at set), so no worker sends it too.
+    """
+    now = timezone.now()
     with transaction.atomic():
         job = Job.objects.create(
             endpoint=endpoint,
@@ -149,9 +182,12 @@ def job_submit(
             s3_config=json.dumps(cleaned["s3_config"]) if cleaned["s3_config"] else "",
             submitted_by=user if user is not None and user.is_authenticated else None,
             parent=parent,
+            created_at=now,
+            submitted_at=now if sent_by_caller else None,
         )
         audit_record(action="submit", user=user, job=job, message=message, detail=detail, remote_addr=remote_addr)
-        enqueue_on_commit("send_job", job.pk, what="job")
+        if not sent_by_caller:
+            enqueue_on_commit("send_job", job.pk, what="job")
     return job
 
 

@@ -2,13 +2,13 @@
 
 import json
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from jobs import runpod
 from jobs.models import Job, JobStatus
 from jobs.runpod.calls import DEFAULT_WAIT_MS
-from jobs.services import InputError, audit_record, check_submission, describe_error
+from jobs.services import InputError, audit_record, check_submission, describe_error, job_create
 from jobs.services.state import job_transition, state_fields
 from proxy.errors import ProxyError
 
@@ -73,30 +73,16 @@ def proxy_submit(*, endpoint, user, raw: bytes, mode: str, wait=None, remote_add
 
 
 def _record(endpoint, user, cleaned, mode, remote_addr) -> Job:
-    now = timezone.now()
-    with transaction.atomic():
-        job = Job.objects.create(
-            endpoint=endpoint,
-            mode=mode,
-            status=JobStatus.PENDING,
-            input=cleaned["input"],
-            webhook=cleaned["webhook"],
-            policy=cleaned["policy"],
-            s3_config=json.dumps(cleaned["s3_config"]) if cleaned["s3_config"] else "",
-            submitted_by=user,
-            created_at=now,
-            # Claimed for sending by this request: no worker sends it too.
-            submitted_at=now,
-        )
-        audit_record(
-            action="submit",
-            user=user,
-            job=job,
-            message=f"/{mode} to {endpoint.name} through the RunPod-compatible API",
-            detail={"via": "proxy"},
-            remote_addr=remote_addr,
-        )
-    return job
+    return job_create(
+        endpoint=endpoint,
+        cleaned=cleaned,
+        mode=mode,
+        user=user,
+        message=f"/{mode} to {endpoint.name} through the RunPod-compatible API",
+        detail={"via": "proxy"},
+        remote_addr=remote_addr,
+        sent_by_caller=True,
+    )
 
 
 def _record_sent(job, state, user) -> None:
