@@ -15,19 +15,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 TIME_SCALE = 4
 
 
-def compress_polling(endpoint):
-    """Compress the poller's longest wait for a queued job as the simulator compresses RunPod's time.
-
-    At time scale 4 a /runsync result lives 15 s instead of 60, but the poller's cap for a long-queued job stays
-    30 s of real time: a runsync job that queued long (on SQLite, under faults, on a busy machine) could finish and
-    be forgotten between two polls, which the real ratio (30 s against 60 s) never allows. A dry run of CI lost 3
-    such results that way.
-    """
-    type(endpoint).objects.filter(pk=endpoint.pk).update(
-        poll_queued_max_seconds=endpoint.poll_queued_max_seconds / TIME_SCALE
-    )
-
-
 def submit_batch(endpoint, *, normal=300, runsync=3, streams=3):
     jobs = {"normal": [], "failing": [], "runsync": [], "stream": []}
     for i in range(normal):
@@ -85,7 +72,6 @@ def assert_nothing_lost_or_doubled(endpoint, jobs):
 def test_a_batch_is_archived_whole_by_the_worker_and_beat(sim, sim_endpoint, celery_worker):
     """Hundreds of /run jobs, runsync and streaming jobs all end archived, in order, once, with health recorded."""
     sim.configure(time_scale=TIME_SCALE)
-    compress_polling(sim_endpoint)
     jobs = submit_batch(sim_endpoint)
     wait_all_archived(sim_endpoint, timeout=150)
     assert_nothing_lost_or_doubled(sim_endpoint, jobs)
@@ -95,7 +81,6 @@ def test_a_batch_is_archived_whole_by_the_worker_and_beat(sim, sim_endpoint, cel
 def test_nothing_is_lost_while_runpod_misbehaves(sim, sim_endpoint, celery_worker):
     """With 5xx, timeouts, dropped connections and 429 bursts during polling, every result is still archived."""
     sim.configure(time_scale=TIME_SCALE)
-    compress_polling(sim_endpoint)
     jobs = submit_batch(sim_endpoint, normal=200)
     wait_for(
         lambda: not Job.objects.filter(endpoint=sim_endpoint, runpod_id__isnull=True).exists(),
