@@ -70,11 +70,15 @@ def prometheus(metrics_server, tmp_path):
 
 
 def promql(base, query):
-    """The value of a PromQL query with a single result, or None while Prometheus has no data for it."""
+    """The value of a PromQL query with a single result, or None while Prometheus has no data for it (or is still
+    starting: it answers 503 "Service Unavailable" in plain text until its storage is ready, seen in a CI dry run)."""
     try:
-        body = httpx.get(f"{base}/api/v1/query", params={"query": query}, timeout=5).json()
+        response = httpx.get(f"{base}/api/v1/query", params={"query": query}, timeout=5)
     except httpx.HTTPError:
         return None
+    if response.status_code == 503:
+        return None
+    body = response.json()
     result = body.get("data", {}).get("result", [])
     return float(result[0]["value"][1]) if result else None
 
