@@ -23,10 +23,10 @@ chromium:
 	@bash scripts/ensure-chromium.sh
 
 proxy-js:
-	@bash scripts/ensure-proxy-js.sh
+	@bash scripts/ensure-npm-lock.sh tests/proxy/js "the JavaScript SDK test of the proxy"
 
 sso-provider:
-	@bash scripts/ensure-sso-provider.sh
+	@bash scripts/ensure-npm-lock.sh tests/sso/provider "the single sign-on tests"
 
 prometheus:
 	@bash scripts/ensure-prometheus.sh

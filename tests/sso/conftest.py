@@ -1,5 +1,5 @@
 """A real OpenID Connect provider for the single sign-on tests: panva's oidc-provider from npm (installed from
-tests/sso/provider's package-lock.json by scripts/ensure-sso-provider.sh), started once per module on a free port
+tests/sso/provider's package-lock.json by `make sso-provider`), started once per module on a free port
 with the live server's callback as its client's redirect URI."""
 
 import json
@@ -35,7 +35,7 @@ def oidc_provider(live_server, tmp_path_factory):
     if shutil.which("node") is None:
         pytest.skip("node is not installed: the single sign-on tests need it to run the OIDC provider")
     if not (PROVIDER_DIR / "node_modules" / "oidc-provider").exists():
-        pytest.skip("oidc-provider is not installed: run `make sso-provider` (scripts/ensure-sso-provider.sh) first")
+        pytest.skip("oidc-provider is not installed: run `make sso-provider` first")
     port = _free_port()
     groups_file = tmp_path_factory.mktemp("oidc") / "groups.json"
     groups_file.write_text("{}")
