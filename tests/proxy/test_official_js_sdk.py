@@ -17,9 +17,7 @@ SDK = JS_DIR / "node_modules" / "runpod-sdk"
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: the JavaScript SDK test needs it"),
-    pytest.mark.skipif(
-        not SDK.exists(), reason="runpod-sdk is not installed: run `make proxy-js` first"
-    ),
+    pytest.mark.skipif(not SDK.exists(), reason="runpod-sdk is not installed: run `make proxy-js` first"),
 ]
 
 
