@@ -126,7 +126,7 @@ def proxy_cancel(*, endpoint, user, job_id: str, remote_addr=None) -> dict:
     if job is not None and normalise_status(state.status) == "CANCELLED" and not is_final(job.status):
         now = timezone.now()
         # Fetch the full status object next: cancel answers only id and status.
-        job_transition(job, "CANCELLED", source="cancel", now=now, next_poll_at=now, stream_reader_until=None)
+        job_transition(job, JobStatus.CANCELLED, source="cancel", now=now, next_poll_at=now, stream_reader_until=None)
     audit_record(
         action="cancel",
         user=user,
@@ -166,7 +166,7 @@ def proxy_retry(*, endpoint, user, job_id: str, remote_addr=None) -> dict:
 def _job_requeued(job: Job) -> None:
     """What a retry does to our record: the same fields the Retry button resets."""
     now = timezone.now()
-    job_transition(job, "IN_QUEUE", source="retry", now=now, **retry_fields(now))
+    job_transition(job, JobStatus.IN_QUEUE, source="retry", now=now, **retry_fields(now))
 
 
 def proxy_health(*, endpoint) -> dict:

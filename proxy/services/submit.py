@@ -53,7 +53,16 @@ def proxy_submit(*, endpoint, user, raw: bytes, mode: str, wait=None, remote_add
     except InputError as exc:
         raise ProxyError(400, str(exc)) from None
     budget_take(endpoint, mode)
-    job = _record(endpoint, user, cleaned, mode, remote_addr)
+    job = job_create(
+        endpoint=endpoint,
+        cleaned=cleaned,
+        mode=mode,
+        user=user,
+        message=f"/{mode} to {endpoint.name} through the RunPod-compatible API",
+        detail={"via": "proxy"},
+        remote_addr=remote_addr,
+        sent_by_caller=True,
+    )
     options = {"webhook": cleaned["webhook"] or None, "policy": cleaned["policy"], "s3_config": cleaned["s3_config"]}
     try:
         client = client_for(endpoint)
@@ -70,19 +79,6 @@ def proxy_submit(*, endpoint, user, raw: bytes, mode: str, wait=None, remote_add
         raise ProxyError(502, "RunPod answered an unusable job id")
     _record_sent(job, state, user)
     return state.raw
-
-
-def _record(endpoint, user, cleaned, mode, remote_addr) -> Job:
-    return job_create(
-        endpoint=endpoint,
-        cleaned=cleaned,
-        mode=mode,
-        user=user,
-        message=f"/{mode} to {endpoint.name} through the RunPod-compatible API",
-        detail={"via": "proxy"},
-        remote_addr=remote_addr,
-        sent_by_caller=True,
-    )
 
 
 def _record_sent(job, state, user) -> None:
